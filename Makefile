@@ -1,0 +1,36 @@
+# The two commands: `make run` (the app in demo mode on SQLite) and `make test`.
+VENV ?= .venv
+export WEBINAR_PAY_ENV ?= development
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint worker clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+instance/.migrated: $(STAMP) $(wildcard webinar_pay/migrations/versions/*.py)
+	mkdir -p instance
+	$(VENV)/bin/flask --app app db upgrade
+	touch $@
+
+run: $(STAMP) instance/.migrated
+	$(VENV)/bin/flask --app app run --debug --port $${PORT:-5000}
+
+worker: $(STAMP) instance/.migrated
+	$(VENV)/bin/flask --app app worker
+
+test: $(STAMP)
+	tests/install-browser.sh
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest -n $${PYTEST_WORKERS:-2} $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format --check . || true
+
+clean:
+	rm -rf $(VENV) instance/.migrated

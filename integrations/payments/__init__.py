@@ -1,0 +1,93 @@
+"""One interface for every payment provider; the app picks implementations from its configuration."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class CheckoutRequest:
+    order_id: int
+    description: str
+    amount: int
+    currency: str
+    email: str
+    success_url: str
+    cancel_url: str
+    expires_at: datetime
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
+class CheckoutResult:
+    provider_ref: str
+    redirect_url: str
+
+
+class PaymentOutcome(StrEnum):
+    """What a provider says about one checkout, in our words."""
+
+    OPEN = "open"  # the buyer has not finished yet
+    PROCESSING = "processing"  # finished, money not confirmed yet (bank debits, pending captures)
+    PAID = "paid"
+    FAILED = "failed"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True)
+class PaymentState:
+    provider_ref: str
+    outcome: PaymentOutcome
+    order_id: int | None
+    amount: int | None
+    currency: str | None
+    payment_ref: str | None = None
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    provider_refund_id: str
+    status: str  # "pending", "succeeded" or "failed"
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    event_id: str
+    type: str
+    payment: PaymentState | None
+    raw: Mapping = field(default_factory=dict, repr=False)
+
+
+class ProviderError(Exception):
+    """The provider refused or could not be reached. `transient` errors are worth retrying."""
+
+    def __init__(self, message: str, *, transient: bool = False):
+        super().__init__(message)
+        self.transient = transient
+
+
+class WebhookSignatureError(Exception):
+    pass
+
+
+class PaymentProvider(Protocol):
+    name: str
+
+    def create_checkout(self, request: CheckoutRequest) -> CheckoutResult:
+        """Start a hosted checkout; the buyer is sent to `redirect_url`."""
+
+    def get_payment(self, provider_ref: str) -> PaymentState:
+        """Ask the provider where a checkout stands (used when a webhook is late)."""
+
+    def cancel_checkout(self, provider_ref: str) -> PaymentState:
+        """Close an open checkout so it can no longer be paid; returns its final state."""
+
+    def refund(self, payment_ref: str, amount: int, currency: str, idempotency_key: str) -> RefundResult:
+        """Give `amount` back on a confirmed payment."""
+
+    def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
+        """Verify the signature of a webhook request and translate it; raises WebhookSignatureError."""

@@ -1,0 +1,47 @@
+// Times in the visitor's own zone, and a ticket page that follows its order's status.
+(function () {
+  "use strict";
+
+  function showLocalTimes() {
+    var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    document.querySelectorAll("time[data-local-time]").forEach(function (el) {
+      var when = new Date(el.getAttribute("datetime"));
+      if (isNaN(when)) return;
+      var text = new Intl.DateTimeFormat(document.documentElement.lang || undefined, {
+        weekday: "long", year: "numeric", month: "long", day: "numeric",
+        hour: "2-digit", minute: "2-digit", timeZoneName: "short"
+      }).format(when);
+      el.textContent = text + " — " + zone;
+    });
+  }
+
+  function preselectBrowserZone() {
+    var select = document.querySelector("select[data-default-browser-zone]");
+    if (!select || select.value !== "UTC") return;
+    var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (select.querySelector('option[value="' + zone + '"]')) select.value = zone;
+  }
+
+  function followOrderStatus() {
+    var ticket = document.querySelector("[data-status-url]");
+    if (!ticket || ticket.getAttribute("data-status") !== "pending") return;
+    var delay = 1000;
+    function poll() {
+      fetch(ticket.getAttribute("data-status-url"), { headers: { Accept: "application/json" } })
+        .then(function (response) { return response.json(); })
+        .then(function (body) {
+          if (body.status !== "pending") { window.location.reload(); return; }
+          delay = Math.min(delay * 1.5, 10000);
+          setTimeout(poll, delay);
+        })
+        .catch(function () { setTimeout(poll, 10000); });
+    }
+    setTimeout(poll, delay);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    showLocalTimes();
+    preselectBrowserZone();
+    followOrderStatus();
+  });
+})();

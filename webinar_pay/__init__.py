@@ -1,0 +1,91 @@
+"""webinar_pay: sell seats to live online sessions."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, request
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from .config import check_secret_key, from_environment
+from .extensions import babel, csrf, db, limiter, login_manager, mail, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+SUPPORTED_LOCALES = ["en", "fr"]
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        instance_path=str(ROOT / "instance"),
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    app.config.update(from_environment(app.instance_path))
+    if test_config:
+        app.config.update(test_config)
+    check_secret_key(app.config)
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=app.config["BASE_URL"].startswith("https://"),
+        REMEMBER_COOKIE_SECURE=app.config["BASE_URL"].startswith("https://"),
+        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(app.config["SQLALCHEMY_DATABASE_URI"]),
+        BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parent / "translations"),
+        WTF_CSRF_TIME_LIMIT=None,
+        MAIL_SUPPRESS_SEND=app.config.get("MAIL_SUPPRESS_SEND", not app.config["MAIL_SERVER"]),
+    )
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    db.init_app(app)
+    from .models import render_migration_item
+
+    migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"), render_item=render_migration_item)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=_select_locale)
+    mail.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+
+    from .services.payments import build_providers, is_demo_mode
+
+    app.extensions["webinar_pay.providers"] = build_providers(app.config)
+    app.config["DEMO_MODE"] = is_demo_mode(app.config)
+
+    from . import cli, web
+
+    web.init_app(app)
+    cli.init_app(app)
+    _configure_logging(app)
+    return app
+
+
+def _select_locale() -> str | None:
+    return request.accept_languages.best_match(SUPPORTED_LOCALES) or "en"
+
+
+def _engine_options(url: str) -> dict[str, Any]:
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 30}}
+    return {"pool_pre_ping": True}
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
+    """WAL lets readers go on while one writer writes; the busy timeout makes writers queue, not fail."""
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+
+def _configure_logging(app: Flask) -> None:
+    if not app.debug and not app.testing:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -1,0 +1,270 @@
+"""Database models. State changes go through the services, never through these classes directly."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from flask_login import UserMixin
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .extensions import db
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """Stores naive UTC (SQLite has no time zones) and always hands back aware UTC datetimes."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+def render_migration_item(type_: str, obj, autogen_context) -> str | bool:
+    """Migrations spell UTCDateTime as a plain DateTime, so they never import the app's models."""
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime()"
+    return False
+
+
+class Creator(UserMixin, db.Model):
+    __tablename__ = "creators"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20), default="creator")
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    sessions: Mapped[list[LiveSession]] = relationship(back_populates="creator")
+
+
+class ApiToken(db.Model):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    creator_id: Mapped[int] = mapped_column(ForeignKey("creators.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    creator: Mapped[Creator] = relationship()
+
+
+class SessionStatus(StrEnum):
+    DRAFT = "draft"
+    PUBLISHED = "published"
+    ENDED = "ended"
+    CANCELLED = "cancelled"
+
+
+class Platform(StrEnum):
+    ZOOM = "zoom"
+    YOUTUBE = "youtube"
+    LINK = "link"
+
+
+class LiveSession(db.Model):
+    __tablename__ = "live_sessions"
+    __table_args__ = (
+        CheckConstraint("seats_taken >= 0 AND seats_taken <= capacity", name="seats_within_capacity"),
+        CheckConstraint("price >= 0", name="price_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    creator_id: Mapped[int] = mapped_column(ForeignKey("creators.id"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    timezone: Mapped[str] = mapped_column(String(64))
+    duration_minutes: Mapped[int] = mapped_column(Integer)
+    price: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    capacity: Mapped[int] = mapped_column(Integer)
+    seats_taken: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(20), default=SessionStatus.DRAFT)
+    platform: Mapped[str] = mapped_column(String(10))
+    zoom_meeting_id: Mapped[str | None] = mapped_column(String(32))
+    zoom_kind: Mapped[str | None] = mapped_column(String(10))
+    youtube_url: Mapped[str | None] = mapped_column(String(500))
+    join_link: Mapped[str | None] = mapped_column(String(500))
+    reminder_offsets: Mapped[list[int]] = mapped_column(JSON, default=lambda: [1440, 60])
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    creator: Mapped[Creator] = relationship(back_populates="sessions")
+    orders: Mapped[list[Order]] = relationship(back_populates="session", order_by="Order.id")
+
+    @property
+    def ends_at(self) -> datetime:
+        return self.starts_at + timedelta(minutes=self.duration_minutes)
+
+    @property
+    def seats_left(self) -> int:
+        return max(self.capacity - self.seats_taken, 0)
+
+    @property
+    def is_free(self) -> bool:
+        return self.price == 0
+
+    def has_started(self, now: datetime | None = None) -> bool:
+        return (now or utcnow()) >= self.starts_at
+
+    @property
+    def is_on_sale(self) -> bool:
+        return self.status == SessionStatus.PUBLISHED and not self.has_started()
+
+
+class OrderStatus(StrEnum):
+    PENDING = "pending"
+    PAID = "paid"
+    REFUNDED = "refunded"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+    DISPUTED = "disputed"
+
+
+# The only legal moves. A payment may still arrive for an expired, cancelled or failed order
+# (the provider's page outlived our hold): it is then paid if a seat is free, else refunded.
+ORDER_TRANSITIONS: dict[OrderStatus, set[OrderStatus]] = {
+    OrderStatus.PENDING: {OrderStatus.PAID, OrderStatus.EXPIRED, OrderStatus.CANCELLED, OrderStatus.FAILED},
+    OrderStatus.EXPIRED: {OrderStatus.PAID, OrderStatus.REFUNDED},
+    OrderStatus.CANCELLED: {OrderStatus.PAID, OrderStatus.REFUNDED},
+    OrderStatus.FAILED: {OrderStatus.PAID, OrderStatus.REFUNDED},
+    OrderStatus.PAID: {OrderStatus.REFUNDED, OrderStatus.DISPUTED},
+    OrderStatus.DISPUTED: {OrderStatus.PAID, OrderStatus.REFUNDED},
+    OrderStatus.REFUNDED: set(),
+}
+
+
+class Order(db.Model):
+    __tablename__ = "orders"
+    __table_args__ = (UniqueConstraint("provider", "provider_ref", name="uq_orders_provider_ref"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("live_sessions.id"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    email: Mapped[str] = mapped_column(String(254), index=True)
+    amount: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    provider: Mapped[str] = mapped_column(String(20))
+    provider_ref: Mapped[str | None] = mapped_column(String(255))
+    payment_ref: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(20), default=OrderStatus.PENDING, index=True)
+    holds_seat: Mapped[bool] = mapped_column(Boolean, default=True)
+    hold_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    token_nonce: Mapped[str] = mapped_column(String(32))
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    session: Mapped[LiveSession] = relationship(back_populates="orders")
+    log: Mapped[list[OrderLog]] = relationship(order_by="OrderLog.id")
+    refunds: Mapped[list[Refund]] = relationship(order_by="Refund.id")
+    enrollment: Mapped[Enrollment | None] = relationship(back_populates="order")
+
+
+class OrderLog(db.Model):
+    """Audit trail: every state change of an order, who or what made it, and from which event."""
+
+    __tablename__ = "order_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str] = mapped_column(String(20))
+    actor: Mapped[str] = mapped_column(String(120))
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RefundStatus(StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class Refund(db.Model):
+    __tablename__ = "refunds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    provider_refund_id: Mapped[str | None] = mapped_column(String(255))
+    amount: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(20), default=RefundStatus.PENDING, index=True)
+    reason: Mapped[str] = mapped_column(String(120))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class EnrollmentStatus(StrEnum):
+    PENDING = "pending"
+    ENROLLED = "enrolled"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class Enrollment(db.Model):
+    __tablename__ = "enrollments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), unique=True)
+    status: Mapped[str] = mapped_column(String(20), default=EnrollmentStatus.PENDING, index=True)
+    join_url: Mapped[str | None] = mapped_column(String(1000))
+    registrant_id: Mapped[str | None] = mapped_column(String(255))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    order: Mapped[Order] = relationship(back_populates="enrollment")
+
+
+class ProviderEvent(db.Model):
+    """Every webhook event received. The unique (provider, event_id) makes handling idempotent."""
+
+    __tablename__ = "provider_events"
+    __table_args__ = (UniqueConstraint("provider", "event_id", name="uq_provider_events_event"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    event_id: Mapped[str] = mapped_column(String(255))
+    event_type: Mapped[str] = mapped_column(String(100))
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
+    payload: Mapped[str] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(String(255), default="")
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,71 @@
+"""Periodic work: give expired holds back (asking the provider first), send due refunds.
+
+The jobs keep no state of their own: every tick re-reads the database and claims its rows atomically,
+so any number of processes may run them. APScheduler only supplies the clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+from flask import Flask
+
+from .extensions import db
+from .services.orders import expire_holds, process_refunds
+
+log = logging.getLogger(__name__)
+_started_lock = threading.Lock()
+
+
+def tick() -> dict[str, int]:
+    """One pass of every job. Needs an app context."""
+    results = {}
+    for name, job in (("expire_holds", expire_holds), ("process_refunds", process_refunds)):
+        try:
+            results[name] = job()
+        except Exception:
+            log.exception("scheduler job %s failed", name)
+            db.session.rollback()
+            results[name] = -1
+    db.session.remove()
+    return results
+
+
+def _run_tick(app: Flask) -> None:
+    with app.app_context():
+        tick()
+
+
+def _add_job(scheduler, app: Flask) -> None:
+    scheduler.add_job(
+        _run_tick,
+        "interval",
+        args=[app],
+        seconds=app.config["SCHEDULER_TICK_SECONDS"],
+        id="tick",
+        max_instances=1,
+        coalesce=True,
+    )
+
+
+def start_in_process(app: Flask) -> None:
+    """For the development server: a background thread, started once per process."""
+    with _started_lock:
+        if app.extensions.get("webinar_pay.scheduler"):
+            return
+        scheduler = BackgroundScheduler(daemon=True)
+        _add_job(scheduler, app)
+        scheduler.start()
+        app.extensions["webinar_pay.scheduler"] = scheduler
+        log.info("scheduler running in-process every %ss", app.config["SCHEDULER_TICK_SECONDS"])
+
+
+def run_forever(app: Flask) -> None:
+    scheduler = BlockingScheduler()
+    _add_job(scheduler, app)
+    log.info("worker started: ticking every %ss", app.config["SCHEDULER_TICK_SECONDS"])
+    _run_tick(app)
+    scheduler.start()

@@ -1,0 +1,83 @@
+"""Creator accounts and their API tokens."""
+
+import hashlib
+import secrets
+
+from email_validator import EmailNotValidError, validate_email
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from ..extensions import db
+from ..models import ApiToken, Creator, utcnow
+from . import ValidationError
+from .timezones import is_valid_timezone
+
+MIN_PASSWORD_LENGTH = 10
+# Checked against when the email is unknown so that both answers take the same time.
+_DUMMY_HASH = generate_password_hash("timing-equaliser-password")
+
+
+def normalize_email(email: str) -> str:
+    try:
+        return validate_email((email or "").strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError:
+        raise ValidationError(
+            _("Enter a valid email address."), fields={"email": _("Enter a valid email address.")}
+        ) from None
+
+
+def create_creator(email: str, name: str, password: str, timezone: str = "UTC") -> Creator:
+    errors = {}
+    try:
+        email = normalize_email(email)
+    except ValidationError as error:
+        errors.update(error.fields)
+    name = (name or "").strip()
+    if not name:
+        errors["name"] = _("Enter your name.")
+    if len(password or "") < MIN_PASSWORD_LENGTH:
+        errors["password"] = _("Use at least %(n)d characters.", n=MIN_PASSWORD_LENGTH)
+    if not is_valid_timezone(timezone):
+        errors["timezone"] = _("Choose a time zone from the list.")
+    if "email" not in errors and find_creator(email):
+        errors["email"] = _("An account with this email already exists.")
+    if errors:
+        raise ValidationError(_("Please correct the marked fields."), fields=errors)
+    creator = Creator(email=email, name=name, password_hash=generate_password_hash(password), timezone=timezone)
+    db.session.add(creator)
+    db.session.commit()
+    return creator
+
+
+def find_creator(email: str) -> Creator | None:
+    return db.session.scalar(select(Creator).where(func.lower(Creator.email) == email.strip().lower()))
+
+
+def authenticate(email: str, password: str) -> Creator | None:
+    creator = find_creator(email or "")
+    if creator is None:
+        check_password_hash(_DUMMY_HASH, password or "")
+        return None
+    return creator if check_password_hash(creator.password_hash, password or "") else None
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_api_token(creator: Creator) -> str:
+    """Returns the token once; only its hash is stored."""
+    token = "wp_" + secrets.token_urlsafe(32)
+    db.session.add(ApiToken(creator_id=creator.id, token_hash=_token_hash(token)))
+    db.session.commit()
+    return token
+
+
+def creator_for_api_token(token: str) -> Creator | None:
+    api_token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_hash(token)))
+    if api_token is None:
+        return None
+    api_token.last_used_at = utcnow()
+    db.session.commit()
+    return api_token.creator

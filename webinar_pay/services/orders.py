@@ -1,0 +1,451 @@
+"""Orders: hold a seat, hand the buyer to a provider, confirm what the provider confirms, give seats back.
+
+Seats are counted in `LiveSession.seats_taken`, changed only by one conditional UPDATE
+(`seats_taken < capacity`) so that concurrent buyers can never oversell, on SQLite (writers are
+serialised) and on PostgreSQL (the row lock makes the second writer re-check the condition).
+A CHECK constraint on the table says the same a second time.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select, update
+
+from integrations.payments import CheckoutRequest, PaymentOutcome, PaymentState, ProviderError
+
+from ..extensions import db
+from ..models import (
+    ORDER_TRANSITIONS,
+    Enrollment,
+    EnrollmentStatus,
+    LiveSession,
+    Order,
+    OrderLog,
+    OrderStatus,
+    Platform,
+    Refund,
+    RefundStatus,
+    SessionStatus,
+    utcnow,
+)
+from . import Conflict, NotFound, ServiceError, ValidationError
+from .creators import normalize_email
+from .payments import provider as get_provider
+
+log = logging.getLogger(__name__)
+
+# The hold outlives the provider's checkout page by this much, so a payment made in the page's last
+# second still finds its seat when the webhook arrives.
+HOLD_GRACE = timedelta(minutes=2)
+CHECKOUT_PAGE_MARGIN = timedelta(minutes=1)
+
+
+class SoldOut(ServiceError):
+    code = "sold_out"
+    http_status = 409
+
+
+class NotOnSale(ServiceError):
+    code = "not_on_sale"
+    http_status = 409
+
+
+class ProviderUnavailable(ServiceError):
+    code = "provider_unavailable"
+    http_status = 503
+
+
+class IllegalTransition(Exception):
+    pass
+
+
+class ConcurrentUpdate(Exception):
+    """Another request changed the order first; the caller should retry from fresh state."""
+
+
+@dataclass(frozen=True)
+class CheckoutStarted:
+    order: Order
+    checkout_url: str
+
+
+# -- ticket tokens ---------------------------------------------------------------------------------
+# The token is derived from the secret key and a per-order nonce, so nothing secret is stored and any
+# later email can rebuild the link; a new nonce revokes every old link.
+
+
+def _ticket_signature(order_id: int, nonce: str) -> str:
+    key = current_app.config["SECRET_KEY"].encode()
+    digest = hmac.new(key, f"ticket:{order_id}:{nonce}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode()[:32]
+
+
+def ticket_token(order: Order) -> str:
+    return f"{order.id}.{_ticket_signature(order.id, order.token_nonce)}"
+
+
+def order_for_ticket_token(token: str) -> Order | None:
+    order_id, _sep, signature = (token or "").partition(".")
+    if not order_id.isdigit() or not signature:
+        return None
+    order = db.session.get(Order, int(order_id))
+    if order is None or not hmac.compare_digest(signature, _ticket_signature(order.id, order.token_nonce)):
+        return None
+    return order
+
+
+def ticket_url(order: Order) -> str:
+    return current_app.config["BASE_URL"] + url_for("storefront.ticket", token=ticket_token(order))
+
+
+# -- state changes ---------------------------------------------------------------------------------
+
+
+def _transition(order: Order, to: OrderStatus, actor: str, note: str = "", **values) -> None:
+    """The one way an order changes state: legal moves only, atomic against concurrent writers."""
+    current = OrderStatus(order.status)
+    if to not in ORDER_TRANSITIONS[current]:
+        raise IllegalTransition(f"order {order.id}: {current} -> {to} is not allowed")
+    now = utcnow()
+    result = db.session.execute(
+        update(Order)
+        .where(Order.id == order.id, Order.status == current)
+        .values(status=to, updated_at=now, **values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise ConcurrentUpdate(f"order {order.id} changed while moving {current} -> {to}")
+    order.status = to
+    for name, value in values.items():
+        setattr(order, name, value)
+    db.session.add(OrderLog(order_id=order.id, from_status=current, to_status=to, actor=actor, note=note))
+
+
+def _take_seat(session_id: int, *, only_on_sale: bool) -> bool:
+    conditions = [LiveSession.id == session_id, LiveSession.seats_taken < LiveSession.capacity]
+    if only_on_sale:
+        conditions += [LiveSession.status == SessionStatus.PUBLISHED, LiveSession.starts_at > utcnow()]
+    result = db.session.execute(
+        update(LiveSession)
+        .where(*conditions)
+        .values(seats_taken=LiveSession.seats_taken + 1)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def _give_seat_back(order: Order) -> None:
+    result = db.session.execute(
+        update(Order)
+        .where(Order.id == order.id, Order.holds_seat.is_(True))
+        .values(holds_seat=False)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount == 1:
+        db.session.execute(
+            update(LiveSession)
+            .where(LiveSession.id == order.session_id)
+            .values(seats_taken=LiveSession.seats_taken - 1)
+            .execution_options(synchronize_session=False)
+        )
+    order.holds_seat = False
+
+
+def _lock(order: Order) -> Order:
+    """Re-read the order under a row lock (PostgreSQL); SQLite serialises writers by itself."""
+    return db.session.execute(
+        select(Order).where(Order.id == order.id).with_for_update().execution_options(populate_existing=True)
+    ).scalar_one()
+
+
+# -- checkout ----------------------------------------------------------------------------------------
+
+
+def _validate_buyer(name: str, email: str) -> tuple[str, str]:
+    errors = {}
+    name = (name or "").strip()
+    if not name or len(name) > 120:
+        errors["name"] = _("Enter your name.")
+    try:
+        email = normalize_email(email)
+    except ValidationError as error:
+        errors.update(error.fields)
+    if errors:
+        raise ValidationError(_("Please correct the marked fields."), fields=errors)
+    return name, email
+
+
+def _hold_seat(session: LiveSession, name: str, email: str, provider_name: str) -> Order:
+    if not session.is_on_sale:
+        raise NotOnSale(_("This session is not on sale any more."))
+    if not _take_seat(session.id, only_on_sale=True):
+        db.session.rollback()
+        if expire_holds(session_id=session.id, ask_provider=False) == 0 or not _take_seat(
+            session.id, only_on_sale=True
+        ):
+            db.session.rollback()
+            raise SoldOut(_("Sorry, this session is sold out."))
+    now = utcnow()
+    order = Order(
+        session_id=session.id,
+        name=name,
+        email=email,
+        amount=session.price,
+        currency=session.currency,
+        provider=provider_name,
+        status=OrderStatus.PENDING,
+        holds_seat=True,
+        hold_expires_at=now + timedelta(minutes=current_app.config["SEAT_HOLD_MINUTES"]) + HOLD_GRACE,
+        token_nonce=secrets.token_hex(16),
+    )
+    db.session.add(order)
+    db.session.flush()
+    db.session.add(OrderLog(order_id=order.id, from_status=None, to_status=OrderStatus.PENDING, actor="buyer"))
+    db.session.commit()
+    return order
+
+
+def start_checkout(session: LiveSession, name: str, email: str, provider_name: str) -> CheckoutStarted:
+    """Hold a seat for the buyer and open the provider's hosted checkout for it."""
+    name, email = _validate_buyer(name, email)
+    if session.is_free:
+        order = _hold_seat(session, name, email, "free")
+        free = PaymentState(f"free-{order.id}", PaymentOutcome.PAID, order.id, 0, order.currency)
+        confirm_payment(order, free, actor="free registration")
+        db.session.commit()
+        return CheckoutStarted(order, ticket_url(order))
+
+    provider = get_provider(provider_name)
+    order = _hold_seat(session, name, email, provider_name)
+    request = CheckoutRequest(
+        order_id=order.id,
+        description=session.title,
+        amount=order.amount,
+        currency=order.currency,
+        email=order.email,
+        success_url=ticket_url(order) + "?from=checkout",
+        cancel_url=current_app.config["BASE_URL"] + url_for("storefront.session_page", session_id=session.id),
+        expires_at=order.hold_expires_at - HOLD_GRACE + CHECKOUT_PAGE_MARGIN,
+        idempotency_key=f"checkout-order-{order.id}",
+    )
+    try:
+        result = provider.create_checkout(request)
+    except ProviderError as error:
+        log.warning("checkout for order %s failed: %s", order.id, error)
+        _transition(order, OrderStatus.FAILED, actor=provider.name, note=str(error))
+        _give_seat_back(order)
+        db.session.commit()
+        raise ProviderUnavailable(_("The payment provider could not be reached. Please try again.")) from error
+    order.provider_ref = result.provider_ref
+    db.session.commit()
+    return CheckoutStarted(order, result.redirect_url)
+
+
+# -- confirmation --------------------------------------------------------------------------------------
+
+
+def confirm_payment(order: Order, payment: PaymentState, actor: str) -> str:
+    """Make the order paid because its provider said so. Idempotent; the caller commits.
+
+    Returns what happened, in a word, for the event record.
+    """
+    if payment.outcome != PaymentOutcome.PAID:
+        raise ValueError("confirm_payment needs a paid state")
+    order = _lock(order)
+    if payment.amount != order.amount or (payment.currency or "").upper() != order.currency:
+        log.error(
+            "order %s: provider reports %s %s, expected %s %s: not confirmed",
+            order.id, payment.amount, payment.currency, order.amount, order.currency,
+        )  # fmt: skip
+        return "amount_mismatch"
+    if order.status in {OrderStatus.PAID, OrderStatus.DISPUTED, OrderStatus.REFUNDED}:
+        return "already_" + order.status
+    paid = {"paid_at": utcnow(), "payment_ref": payment.payment_ref}
+    if order.status == OrderStatus.PENDING and order.holds_seat:
+        _transition(order, OrderStatus.PAID, actor, **paid)
+    else:
+        session = db.session.get(LiveSession, order.session_id)
+        seat = session.status != SessionStatus.CANCELLED and (
+            order.holds_seat or _take_seat(order.session_id, only_on_sale=False)
+        )
+        if not seat:
+            _transition(
+                order, OrderStatus.REFUNDED, actor, note=_("Paid after its hold expired; no seat left."), **paid
+            )
+            _plan_refund(order, reason="no_seat_left")
+            return "refunded_no_seat"
+        _transition(order, OrderStatus.PAID, actor, note="paid after its hold expired", holds_seat=True, **paid)
+    request_enrollment(order)
+    return "paid"
+
+
+def request_enrollment(order: Order) -> Enrollment:
+    """Give the attendee their way in. A plain link is immediate; platforms are enrolled by the worker."""
+    enrollment = db.session.scalar(select(Enrollment).where(Enrollment.order_id == order.id))
+    if enrollment is None:
+        enrollment = Enrollment(order_id=order.id, status=EnrollmentStatus.PENDING, next_attempt_at=utcnow())
+        db.session.add(enrollment)
+    session = db.session.get(LiveSession, order.session_id)
+    if session.platform == Platform.LINK:
+        enrollment.status = EnrollmentStatus.ENROLLED
+        enrollment.join_url = session.join_link
+        enrollment.next_attempt_at = None
+    return enrollment
+
+
+def payment_failed(order: Order, actor: str, note: str = "") -> str:
+    order = _lock(order)
+    if order.status != OrderStatus.PENDING:
+        return "ignored_" + order.status
+    _transition(order, OrderStatus.FAILED, actor, note=note)
+    _give_seat_back(order)
+    return "failed"
+
+
+def checkout_expired(order: Order, actor: str) -> str:
+    order = _lock(order)
+    if order.status != OrderStatus.PENDING:
+        return "ignored_" + order.status
+    _transition(order, OrderStatus.EXPIRED, actor)
+    _give_seat_back(order)
+    return "expired"
+
+
+def cancel_checkout(order: Order) -> None:
+    """The buyer gave up on the payment page: the seat goes back at once."""
+    if order.status != OrderStatus.PENDING:
+        raise Conflict(_("This order is %(status)s.", status=order.status))
+    if order.provider_ref:
+        state = get_provider(order.provider).cancel_checkout(order.provider_ref)
+        if state.outcome == PaymentOutcome.PAID:
+            confirm_payment(order, state, actor=f"{order.provider} reconcile")
+            db.session.commit()
+            return
+    _transition(_lock(order), OrderStatus.CANCELLED, actor="buyer")
+    _give_seat_back(order)
+    db.session.commit()
+
+
+# -- refunds ---------------------------------------------------------------------------------------------
+
+
+def _plan_refund(order: Order, reason: str) -> Refund:
+    refund = Refund(
+        order_id=order.id,
+        provider=order.provider,
+        amount=order.amount,
+        currency=order.currency,
+        reason=reason,
+        status=RefundStatus.PENDING,
+        next_attempt_at=utcnow(),
+    )
+    db.session.add(refund)
+    return refund
+
+
+REFUND_MAX_ATTEMPTS = 8
+
+
+def process_refunds(limit: int = 50, now: datetime | None = None) -> int:
+    """Send due refunds to their providers. Each row is claimed with a lease so one worker sends it."""
+    now = now or utcnow()
+    due = db.session.scalars(
+        select(Refund.id)
+        .where(Refund.status == RefundStatus.PENDING, Refund.next_attempt_at <= now)
+        .order_by(Refund.id)
+        .limit(limit)
+    ).all()
+    db.session.commit()
+    done = 0
+    for refund_id in due:
+        claimed = db.session.execute(
+            update(Refund)
+            .where(Refund.id == refund_id, Refund.status == RefundStatus.PENDING, Refund.next_attempt_at <= now)
+            .values(next_attempt_at=now + timedelta(minutes=5), attempts=Refund.attempts + 1)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.commit()
+        if claimed.rowcount != 1:
+            continue
+        refund = db.session.get(Refund, refund_id)
+        order = db.session.get(Order, refund.order_id)
+        try:
+            result = get_provider(refund.provider).refund(
+                order.payment_ref, refund.amount, refund.currency, idempotency_key=f"refund-{refund.id}"
+            )
+        except (ProviderError, ServiceError) as error:
+            refund.last_error = str(error)
+            transient = getattr(error, "transient", False)
+            if transient and refund.attempts < REFUND_MAX_ATTEMPTS:
+                refund.next_attempt_at = now + timedelta(minutes=2**refund.attempts)
+            else:
+                refund.status = RefundStatus.FAILED
+                log.error("refund %s for order %s failed for good: %s", refund.id, order.id, error)
+        else:
+            refund.provider_refund_id = result.provider_refund_id
+            refund.status = result.status
+            refund.next_attempt_at = None
+            done += 1
+        db.session.commit()
+    return done
+
+
+# -- expiry and reconciliation --------------------------------------------------------------------------
+
+
+def expire_holds(
+    session_id: int | None = None, *, ask_provider: bool = True, now: datetime | None = None, limit: int = 200
+) -> int:
+    """Give back the seats of pending orders whose hold ran out; returns how many seats came back.
+
+    With `ask_provider` (the scheduler tick) each checkout is first closed at the provider, which
+    also tells us about a payment whose webhook has not arrived: that order is confirmed instead.
+    Without it (a sold-out buyer waiting), holds past their expiry are released on our word alone;
+    a payment that still comes in later takes the late-payment path.
+    """
+    now = now or utcnow()
+    query = select(Order).where(Order.status == OrderStatus.PENDING, Order.hold_expires_at < now)
+    if session_id is not None:
+        query = query.where(Order.session_id == session_id)
+    orders = db.session.scalars(query.order_by(Order.hold_expires_at).limit(limit)).all()
+    released = 0
+    for order in orders:
+        state = None
+        if ask_provider and order.provider_ref:
+            try:
+                state = get_provider(order.provider).cancel_checkout(order.provider_ref)
+            except (ProviderError, ServiceError) as error:
+                log.warning("could not reconcile order %s with %s: %s", order.id, order.provider, error)
+                continue
+        try:
+            if state is not None and state.outcome == PaymentOutcome.PAID:
+                confirm_payment(order, state, actor=f"{order.provider} reconcile")
+            else:
+                locked = _lock(order)
+                if locked.status == OrderStatus.PENDING:
+                    _transition(locked, OrderStatus.EXPIRED, actor="hold expiry")
+                    _give_seat_back(locked)
+                    released += 1
+            db.session.commit()
+        except ConcurrentUpdate:
+            db.session.rollback()
+    return released
+
+
+# -- reading -----------------------------------------------------------------------------------------------
+
+
+def creator_order(creator_id: int, order_id: int) -> Order:
+    order = db.session.get(Order, order_id)
+    if order is None or order.session.creator_id != creator_id:
+        raise NotFound(_("No such order."))
+    return order

@@ -1,0 +1,241 @@
+"""Live sessions: one validation for the HTML form and the API, then create, update and publish."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlparse
+
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import Creator, LiveSession, Platform, SessionStatus, utcnow
+from ..money import MoneyError, normalize_currency
+from . import Conflict, NotFound, ValidationError
+from .timezones import NonexistentLocalTime, is_valid_timezone, local_to_utc
+
+DEFAULT_REMINDER_OFFSETS = [1440, 60]
+MAX_CAPACITY = 100_000
+MAX_DURATION_MINUTES = 24 * 60
+MAX_REMINDER_OFFSET = 60 * 24 * 60
+FIELDS = (
+    "title",
+    "description",
+    "starts_at",
+    "timezone",
+    "duration_minutes",
+    "price",
+    "currency",
+    "capacity",
+    "platform",
+    "zoom_meeting_id",
+    "zoom_kind",
+    "youtube_url",
+    "join_link",
+    "reminder_offsets_minutes",
+)
+
+
+def _int_field(value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool):
+        raise ValueError
+    if isinstance(value, str):
+        value = value.strip()
+    number = int(value)
+    if isinstance(value, float) and value != number:
+        raise ValueError
+    if not low <= number <= high:
+        raise ValueError
+    return number
+
+
+def _url(value: Any) -> str:
+    value = str(value or "").strip()
+    parts = urlparse(value)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise ValueError
+    return value
+
+
+def _starts_at(value: Any, zone: str | None) -> datetime:
+    """ISO 8601 with an offset (API), or a local wall time read in the session's time zone (form)."""
+    if isinstance(value, datetime):
+        parsed = value
+    else:
+        parsed = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+    if parsed.tzinfo is not None:
+        return parsed
+    if not zone:
+        raise ValueError
+    return local_to_utc(parsed, zone)
+
+
+def _reminder_offsets(value: Any) -> list[int]:
+    if isinstance(value, str):
+        value = [part for part in value.replace(";", ",").split(",") if part.strip()]
+    if not isinstance(value, list | tuple):
+        raise ValueError
+    offsets = {_int_field(item, 1, MAX_REMINDER_OFFSET) for item in value}
+    return sorted(offsets, reverse=True)
+
+
+def parse_session_fields(raw: Mapping[str, Any], current: LiveSession | None = None) -> dict[str, Any]:
+    """Validate what a creator sent. With `current`, missing fields keep their value (PATCH)."""
+    unknown = set(raw) - set(FIELDS)
+    errors: dict[str, str] = {field: _("Unknown field.") for field in unknown}
+    out: dict[str, Any] = {}
+
+    def given(field: str) -> bool:
+        return field in raw and raw[field] is not None and raw[field] != ""
+
+    def required(field: str) -> bool:
+        if given(field):
+            return True
+        if current is None or field in raw:
+            errors[field] = _("This field is required.")
+        return False
+
+    if required("title"):
+        title = str(raw["title"]).strip()
+        if not title or len(title) > 200:
+            errors["title"] = _("Use between 1 and 200 characters.")
+        out["title"] = title
+    if "description" in raw:
+        out["description"] = str(raw["description"] or "").strip()[:20_000]
+
+    zone = current.timezone if current else None
+    if required("timezone"):
+        if is_valid_timezone(str(raw["timezone"])):
+            zone = out["timezone"] = str(raw["timezone"])
+        else:
+            errors["timezone"] = _("Choose an IANA time zone such as Europe/Paris.")
+    if required("starts_at") and "timezone" not in errors:
+        try:
+            out["starts_at"] = _starts_at(raw["starts_at"], zone)
+        except NonexistentLocalTime:
+            errors["starts_at"] = _("This time does not exist in %(zone)s: the clocks change then.", zone=zone)
+        except (ValueError, TypeError):
+            errors["starts_at"] = _("Enter a date and time such as 2026-05-04T18:30:00+02:00.")
+
+    for field, low, high in (("duration_minutes", 1, MAX_DURATION_MINUTES), ("capacity", 1, MAX_CAPACITY)):
+        if required(field):
+            try:
+                out[field] = _int_field(raw[field], low, high)
+            except (ValueError, TypeError):
+                errors[field] = _("Enter a whole number from %(low)d to %(high)d.", low=low, high=high)
+    if required("price"):
+        try:
+            out["price"] = _int_field(raw["price"], 0, 100_000_000)
+        except (ValueError, TypeError):
+            errors["price"] = _("Enter the price in minor units (cents), zero for a free session.")
+    if required("currency"):
+        try:
+            out["currency"] = normalize_currency(str(raw["currency"]))
+        except MoneyError:
+            errors["currency"] = _("Enter an ISO 4217 currency code such as EUR.")
+
+    platform = current.platform if current else None
+    if required("platform"):
+        platform = str(raw["platform"])
+        if platform not in set(Platform):
+            errors["platform"] = _("Choose zoom, youtube or link.")
+        out["platform"] = platform
+    if platform == Platform.ZOOM:
+        if given("zoom_meeting_id") or current is None or "platform" in out:
+            meeting_id = str(raw.get("zoom_meeting_id") or "").replace(" ", "").strip()
+            if not meeting_id.isdigit() or not 9 <= len(meeting_id) <= 12:
+                errors["zoom_meeting_id"] = _("Enter the Zoom meeting or webinar ID (9 to 12 digits).")
+            out["zoom_meeting_id"] = meeting_id
+        kind = str(raw.get("zoom_kind") or (current.zoom_kind if current else None) or "meeting")
+        if kind not in {"meeting", "webinar"}:
+            errors["zoom_kind"] = _("Choose meeting or webinar.")
+        out["zoom_kind"] = kind
+    for field, needed_for in (("youtube_url", Platform.YOUTUBE), ("join_link", Platform.LINK)):
+        if platform == needed_for and (given(field) or current is None or "platform" in out):
+            try:
+                out[field] = _url(raw.get(field) or getattr(current, field, None))
+            except ValueError:
+                errors[field] = _("Enter a full https:// address.")
+
+    if "reminder_offsets_minutes" in raw:
+        try:
+            out["reminder_offsets"] = _reminder_offsets(raw["reminder_offsets_minutes"] or [])
+        except (ValueError, TypeError):
+            errors["reminder_offsets_minutes"] = _("Enter minutes before the start, such as 1440, 60.")
+    elif current is None:
+        out["reminder_offsets"] = list(DEFAULT_REMINDER_OFFSETS)
+
+    if errors:
+        raise ValidationError(_("Please correct the marked fields."), fields=errors)
+    return out
+
+
+def create_session(creator: Creator, raw: Mapping[str, Any]) -> LiveSession:
+    session = LiveSession(creator_id=creator.id, status=SessionStatus.DRAFT, **parse_session_fields(raw))
+    db.session.add(session)
+    db.session.commit()
+    return session
+
+
+def update_session(session: LiveSession, raw: Mapping[str, Any]) -> LiveSession:
+    if session.status in {SessionStatus.CANCELLED, SessionStatus.ENDED}:
+        raise Conflict(_("A %(status)s session cannot be changed.", status=session.status))
+    fields = parse_session_fields(raw, current=session)
+    if fields.get("capacity", session.capacity) < session.seats_taken:
+        raise ValidationError(
+            _("Please correct the marked fields."),
+            fields={"capacity": _("%(n)d seats are already taken.", n=session.seats_taken)},
+        )
+    for name, value in fields.items():
+        setattr(session, name, value)
+    db.session.commit()
+    return session
+
+
+def publish_session(session: LiveSession) -> LiveSession:
+    if session.status == SessionStatus.PUBLISHED:
+        return session
+    if session.status != SessionStatus.DRAFT:
+        raise Conflict(_("Only a draft can be published."))
+    if session.has_started():
+        raise Conflict(_("This session starts in the past: move it first."))
+    session.status = SessionStatus.PUBLISHED
+    session.published_at = utcnow()
+    db.session.commit()
+    return session
+
+
+def creator_sessions(creator: Creator) -> list[LiveSession]:
+    return list(
+        db.session.scalars(
+            select(LiveSession).where(LiveSession.creator_id == creator.id).order_by(LiveSession.starts_at.desc())
+        )
+    )
+
+
+def creator_session(creator: Creator, session_id: int) -> LiveSession:
+    """A creator's own session; someone else's is reported as missing, never as forbidden."""
+    session = db.session.get(LiveSession, session_id)
+    if session is None or session.creator_id != creator.id:
+        raise NotFound(_("No such session."))
+    return session
+
+
+def public_session(session_id: int) -> LiveSession:
+    session = db.session.get(LiveSession, session_id)
+    if session is None or session.status == SessionStatus.DRAFT:
+        raise NotFound(_("No such session."))
+    return session
+
+
+def upcoming_sessions(limit: int = 100) -> list[LiveSession]:
+    return list(
+        db.session.scalars(
+            select(LiveSession)
+            .where(LiveSession.status == SessionStatus.PUBLISHED, LiveSession.starts_at > utcnow())
+            .order_by(LiveSession.starts_at)
+            .limit(limit)
+        )
+    )

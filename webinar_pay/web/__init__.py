@@ -1,0 +1,109 @@
+"""Web blueprints: storefront (buyers), dashboard (creators), auth, JSON API, webhooks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_datetime as babel_format_datetime
+from babel.dates import get_timezone_name
+from flask import Flask, jsonify, render_template, request
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+
+from ..extensions import db, login_manager
+from ..models import Creator
+from ..money import format_amount
+from ..services import ServiceError
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "frame-src https://www.youtube-nocookie.com https://www.youtube.com; "
+    "frame-ancestors 'none'; form-action 'self' https:; base-uri 'none'; object-src 'none'"
+)
+
+
+def format_in_zone(moment: datetime, zone: str, fmt: str = "full") -> str:
+    """A UTC instant as people in `zone` read it, in the visitor's language."""
+    locale = str(get_locale() or "en")
+    pattern = "EEEE d MMMM y, HH:mm" if fmt == "full" else "d MMM y, HH:mm"
+    text = babel_format_datetime(moment, pattern, tzinfo=ZoneInfo(zone), locale=locale)
+    return f"{text} ({get_timezone_name(ZoneInfo(zone), 'short', locale=locale, return_zone=False)})"
+
+
+def money(minor: int, currency: str) -> str:
+    return format_amount(minor, currency, locale=str(get_locale() or "en"))
+
+
+def init_app(app: Flask) -> None:
+    from . import api, auth, dashboard, storefront, webhooks
+
+    for module in (storefront, auth, dashboard, api, webhooks):
+        app.register_blueprint(module.bp)
+    app.add_template_global(format_in_zone)
+    app.add_template_global(money)
+    app.add_template_global(get_locale)
+
+    @app.context_processor
+    def demo_mode_banner() -> dict:
+        return {"demo_mode": app.config["DEMO_MODE"]}
+
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        if app.config["BASE_URL"].startswith("https://"):
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        return response
+
+    @app.before_request
+    def start_dev_scheduler() -> None:
+        # Only the development server runs the ticks in-process; production runs `flask worker`.
+        if app.config["SCHEDULER_ENABLED"] and request.environ.get("SERVER_SOFTWARE", "").startswith("Werkzeug"):
+            from ..scheduler import start_in_process
+
+            start_in_process(app)
+
+    @app.errorhandler(ServiceError)
+    def service_error(error: ServiceError):
+        if _wants_json():
+            return error_response(error.code, error.message, error.http_status, error.fields)
+        return render_template("error.html", message=error.message), error.http_status
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error: CSRFError):
+        message = _("This form has expired. Go back, reload the page and try again.")
+        return render_template("error.html", message=message), 400
+
+    @app.errorhandler(404)
+    def not_found(error):
+        if _wants_json():
+            return error_response("not_found", _("Not found."), 404)
+        return render_template("error.html", message=_("This page does not exist.")), 404
+
+    @app.errorhandler(429)
+    def too_many(error):
+        message = _("Too many attempts. Please wait a minute and try again.")
+        if _wants_json():
+            return error_response("rate_limited", message, 429)
+        return render_template("error.html", message=message), 429
+
+
+def _wants_json() -> bool:
+    return request.path.startswith(("/api/", "/webhooks/")) or request.accept_mimetypes.best == "application/json"
+
+
+def error_response(code: str, message: str, status: int, fields: dict | None = None):
+    body = {"error": code, "message": message}
+    if fields:
+        body["fields"] = fields
+    return jsonify(body), status
+
+
+@login_manager.user_loader
+def load_creator(creator_id: str) -> Creator | None:
+    return db.session.get(Creator, int(creator_id)) if creator_id.isdigit() else None

@@ -1,0 +1,172 @@
+"""JSON API v1. Creators authenticate with a bearer token; checkout and an order's own view are public."""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import Blueprint, current_app, g, jsonify, request, url_for
+from flask_babel import gettext as _
+
+from ..extensions import csrf, db, limiter
+from ..models import LiveSession, Order
+from ..services import NotFound, ValidationError
+from ..services.creators import creator_for_api_token
+from ..services.orders import order_for_ticket_token, start_checkout, ticket_token, ticket_url
+from ..services.sessions import (
+    create_session,
+    creator_session,
+    creator_sessions,
+    public_session,
+    publish_session,
+)
+from ..services.sessions import update_session as update_session_service
+from . import error_response
+from .openapi import OPENAPI
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+csrf.exempt(bp)
+
+
+def _bearer() -> str | None:
+    scheme, _sep, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def token_required(view):
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        token = _bearer()
+        creator = creator_for_api_token(token) if token else None
+        if creator is None:
+            response, status = error_response("unauthorized", _("A valid API token is required."), 401)
+            response.headers["WWW-Authenticate"] = 'Bearer realm="webinar_pay"'
+            return response, status
+        g.creator = creator
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def _json_body() -> dict:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ValidationError(_("The request body must be a JSON object."))
+    return body
+
+
+def session_json(session: LiveSession) -> dict:
+    return {
+        "id": session.id,
+        "title": session.title,
+        "description": session.description,
+        "starts_at": session.starts_at.isoformat().replace("+00:00", "Z"),
+        "timezone": session.timezone,
+        "duration_minutes": session.duration_minutes,
+        "price": session.price,
+        "currency": session.currency,
+        "capacity": session.capacity,
+        "seats_taken": session.seats_taken,
+        "seats_left": session.seats_left,
+        "status": session.status,
+        "platform": session.platform,
+        "zoom_meeting_id": session.zoom_meeting_id,
+        "zoom_kind": session.zoom_kind,
+        "youtube_url": session.youtube_url,
+        "join_link": session.join_link,
+        "reminder_offsets_minutes": session.reminder_offsets,
+        "public_url": current_app.config["BASE_URL"] + url_for("storefront.session_page", session_id=session.id),
+    }
+
+
+def order_json(order: Order) -> dict:
+    enrollment = order.enrollment
+    return {
+        "id": order.id,
+        "session_id": order.session_id,
+        "name": order.name,
+        "email": order.email,
+        "status": order.status,
+        "amount": order.amount,
+        "currency": order.currency,
+        "provider": order.provider,
+        "hold_expires_at": order.hold_expires_at.isoformat().replace("+00:00", "Z") if order.hold_expires_at else None,
+        "paid_at": order.paid_at.isoformat().replace("+00:00", "Z") if order.paid_at else None,
+        "enrollment": {"status": enrollment.status, "join_url": enrollment.join_url} if enrollment else None,
+    }
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(OPENAPI)
+
+
+@bp.get("/sessions")
+@token_required
+def list_sessions():
+    return jsonify(sessions=[session_json(s) for s in creator_sessions(g.creator)])
+
+
+@bp.post("/sessions")
+@token_required
+def create():
+    session = create_session(g.creator, _json_body())
+    return jsonify(session_json(session)), 201
+
+
+@bp.get("/sessions/<int:session_id>")
+@token_required
+def get_session(session_id: int):
+    return jsonify(session_json(creator_session(g.creator, session_id)))
+
+
+@bp.patch("/sessions/<int:session_id>")
+@token_required
+def update_session(session_id: int):
+    session = update_session_service(creator_session(g.creator, session_id), _json_body())
+    return jsonify(session_json(session))
+
+
+@bp.post("/sessions/<int:session_id>/publish")
+@token_required
+def publish(session_id: int):
+    return jsonify(session_json(publish_session(creator_session(g.creator, session_id))))
+
+
+@bp.get("/sessions/<int:session_id>/orders")
+@token_required
+def session_orders(session_id: int):
+    session = creator_session(g.creator, session_id)
+    return jsonify(orders=[order_json(order) for order in session.orders])
+
+
+@bp.post("/sessions/<int:session_id>/checkout")
+@limiter.limit(lambda: current_app.config["RATELIMIT_CHECKOUT"])
+def checkout(session_id: int):
+    body = _json_body()
+    session = public_session(session_id)
+    started = start_checkout(session, body.get("name", ""), body.get("email", ""), str(body.get("provider", "")))
+    order = started.order
+    return jsonify(
+        order_id=order.id,
+        status=order.status,
+        checkout_url=started.checkout_url,
+        hold_expires_at=order_json(order)["hold_expires_at"],
+        access_token=ticket_token(order),
+        ticket_url=ticket_url(order),
+    ), 201
+
+
+@bp.get("/orders/<int:order_id>")
+def get_order(order_id: int):
+    token = _bearer()
+    if not token:
+        return error_response("unauthorized", _("A creator token or the order's access token is required."), 401)
+    order = order_for_ticket_token(token)
+    if order is None or order.id != order_id:
+        creator = creator_for_api_token(token)
+        order = db.session.get(Order, order_id) if creator else None
+        if creator is None:
+            return error_response("unauthorized", _("A creator token or the order's access token is required."), 401)
+        if order is None or order.session.creator_id != creator.id:
+            raise NotFound(_("No such order."))
+    return jsonify(order_json(order))

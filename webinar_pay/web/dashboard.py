@@ -1,0 +1,123 @@
+"""The creator's side: their sessions, who bought a seat, and the forms to change them."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from ..models import LiveSession
+from ..money import MoneyError, major_input_value, normalize_currency, to_minor
+from ..services import ValidationError
+from ..services.sessions import (
+    FIELDS,
+    create_session,
+    creator_session,
+    creator_sessions,
+    publish_session,
+    update_session,
+)
+from ..services.timezones import all_timezones
+
+bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
+
+
+@bp.before_request
+@login_required
+def require_login() -> None:
+    pass
+
+
+def _form_to_fields(form) -> tuple[dict, dict[str, str]]:
+    """The form shows the price as a creator types it ('25.00'); the service takes minor units."""
+    raw = {name: form.get(name, "") for name in FIELDS if name in form}
+    errors = {}
+    if "price" in raw:
+        try:
+            raw["price"] = to_minor(raw["price"] or "0", normalize_currency(form.get("currency", "")))
+        except MoneyError as error:
+            errors["price"] = str(error) if raw.get("currency") else _("Choose the currency first.")
+            raw.pop("price")
+    return raw, errors
+
+
+def _form_values(session: LiveSession | None) -> dict:
+    if session is None:
+        return {
+            "timezone": current_user.timezone,
+            "currency": "EUR",
+            "duration_minutes": 60,
+            "capacity": 50,
+            "platform": "link",
+            "zoom_kind": "meeting",
+            "reminder_offsets_minutes": "1440, 60",
+            "price": "0",
+        }
+    values = {name: getattr(session, name, "") or "" for name in FIELDS}
+    values["starts_at"] = session.starts_at.astimezone(ZoneInfo(session.timezone)).strftime("%Y-%m-%dT%H:%M")
+    values["price"] = major_input_value(session.price, session.currency)
+    values["reminder_offsets_minutes"] = ", ".join(str(m) for m in session.reminder_offsets)
+    return values
+
+
+def _render_form(session: LiveSession | None, values: dict, errors: dict, status: int = 200):
+    return render_template(
+        "dashboard/session_form.html", session=session, values=values, errors=errors, timezones=all_timezones()
+    ), status
+
+
+@bp.get("/")
+def index():
+    return render_template("dashboard/index.html", sessions=creator_sessions(current_user))
+
+
+@bp.route("/sessions/new", methods=["GET", "POST"])
+def new_session():
+    if request.method == "GET":
+        return _render_form(None, _form_values(None), {})
+    raw, errors = _form_to_fields(request.form)
+    try:
+        if errors:
+            raise ValidationError("", fields={})
+        session = create_session(current_user, raw)
+    except ValidationError as error:
+        return _render_form(None, request.form, {**error.fields, **errors}, 422)
+    if request.form.get("action") == "publish":
+        return _publish(session)
+    flash(_("Draft saved. Publish it when you are ready to sell."))
+    return redirect(url_for(".session_detail", session_id=session.id))
+
+
+@bp.route("/sessions/<int:session_id>/edit", methods=["GET", "POST"])
+def edit_session(session_id: int):
+    session = creator_session(current_user, session_id)
+    if request.method == "GET":
+        return _render_form(session, _form_values(session), {})
+    raw, errors = _form_to_fields(request.form)
+    try:
+        if errors:
+            raise ValidationError("", fields={})
+        update_session(session, raw)
+    except ValidationError as error:
+        return _render_form(session, request.form, {**error.fields, **errors}, 422)
+    flash(_("Changes saved."))
+    return redirect(url_for(".session_detail", session_id=session.id))
+
+
+@bp.post("/sessions/<int:session_id>/publish")
+def publish(session_id: int):
+    return _publish(creator_session(current_user, session_id))
+
+
+def _publish(session: LiveSession):
+    publish_session(session)
+    flash(_("Published: your session is on sale."))
+    return redirect(url_for(".session_detail", session_id=session.id))
+
+
+@bp.get("/sessions/<int:session_id>")
+def session_detail(session_id: int):
+    session = creator_session(current_user, session_id)
+    return render_template("dashboard/session_detail.html", session=session, orders=session.orders)

@@ -1,0 +1,120 @@
+"""The buyer's side: upcoming sessions, a page per session, checkout, the ticket page, the demo pay page."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from ..extensions import db, limiter
+from ..models import Order, OrderStatus
+from ..services import ServiceError
+from ..services.orders import cancel_checkout, order_for_ticket_token, start_checkout, ticket_token
+from ..services.payments import provider as get_provider
+from ..services.payments import providers
+from ..services.sessions import public_session, upcoming_sessions
+from ..services.webhooks import handle_payment_event
+
+bp = Blueprint("storefront", __name__)
+
+
+def _checkout_limit() -> str:
+    return current_app.config["RATELIMIT_CHECKOUT"]
+
+
+@bp.get("/")
+def index():
+    return render_template("storefront/index.html", sessions=upcoming_sessions())
+
+
+def _render_session(session, errors=None, form=None, message=None, status=200):
+    return render_template(
+        "storefront/session.html",
+        session=session,
+        providers=list(providers()),
+        errors=errors or {},
+        form=form or {},
+        message=message,
+    ), status
+
+
+@bp.get("/s/<int:session_id>")
+def session_page(session_id: int):
+    return _render_session(public_session(session_id))
+
+
+@bp.post("/s/<int:session_id>/checkout")
+@limiter.limit(_checkout_limit)
+def checkout(session_id: int):
+    session = public_session(session_id)
+    form = request.form
+    provider_name = form.get("provider") or next(iter(providers()), "")
+    try:
+        started = start_checkout(session, form.get("name", ""), form.get("email", ""), provider_name)
+    except ServiceError as error:
+        return _render_session(session, error.fields, form, error.message, error.http_status)
+    return redirect(started.checkout_url, code=303)
+
+
+def _ticket_order(token: str) -> Order:
+    order = order_for_ticket_token(token)
+    if order is None:
+        abort(404)
+    return order
+
+
+def _private(response):
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@bp.get("/t/<token>")
+def ticket(token: str):
+    order = _ticket_order(token)
+    page = render_template(
+        "storefront/ticket.html",
+        order=order,
+        session=order.session,
+        token=token,
+        from_checkout=request.args.get("from") == "checkout",
+    )
+    return _private(current_app.make_response(page))
+
+
+@bp.get("/t/<token>/status")
+def ticket_status(token: str):
+    order = _ticket_order(token)
+    return _private(
+        jsonify(
+            status=order.status, hold_expires_at=order.hold_expires_at.isoformat() if order.hold_expires_at else None
+        )
+    )
+
+
+@bp.post("/t/<token>/release")
+def release_seat(token: str):
+    cancel_checkout(_ticket_order(token))
+    return redirect(url_for(".ticket", token=token), code=303)
+
+
+@bp.route("/sandbox/pay/<ref>", methods=["GET", "POST"])
+def sandbox_pay(ref: str):
+    """Demo mode's stand-in for a hosted checkout page; it confirms through the same path as a webhook."""
+    if "sandbox" not in providers():
+        abort(404)
+    order = db.session.scalar(select(Order).where(Order.provider == "sandbox", Order.provider_ref == ref))
+    if order is None:
+        abort(404)
+    if request.method == "POST":
+        paid = request.form.get("action") == "pay"
+        event = get_provider("sandbox").payment_event(ref, order.id, order.amount, order.currency, paid=paid)
+        handle_payment_event("sandbox", event)
+        return redirect(
+            url_for(".ticket", token=ticket_token(order), **({"from": "checkout"} if paid else {})), code=303
+        )
+    if order.status != OrderStatus.PENDING:
+        return redirect(url_for(".ticket", token=ticket_token(order)))
+    return render_template(
+        "storefront/sandbox_pay.html", order=order, session=order.session, message=_("Test mode: no money moves.")
+    )
