@@ -235,7 +235,7 @@ def start_checkout(session: LiveSession, name: str, email: str, provider_name: s
         success_url=ticket_url(order) + "?from=checkout",
         cancel_url=current_app.config["BASE_URL"] + url_for("storefront.session_page", session_id=session.id),
         expires_at=order.hold_expires_at - HOLD_GRACE + CHECKOUT_PAGE_MARGIN,
-        idempotency_key=f"checkout-order-{order.id}",
+        idempotency_key=f"checkout-order-{order.id}-{order.token_nonce[:12]}",
     )
     try:
         result = provider.create_checkout(request)
@@ -346,6 +346,7 @@ def _plan_refund(order: Order, reason: str) -> Refund:
         currency=order.currency,
         reason=reason,
         status=RefundStatus.PENDING,
+        idempotency_key=f"refund-{order.id}-{secrets.token_hex(12)}",
         next_attempt_at=utcnow(),
     )
     db.session.add(refund)
@@ -380,7 +381,7 @@ def process_refunds(limit: int = 50, now: datetime | None = None) -> int:
         order = db.session.get(Order, refund.order_id)
         try:
             result = get_provider(refund.provider).refund(
-                order.payment_ref, refund.amount, refund.currency, idempotency_key=f"refund-{refund.id}"
+                order.payment_ref, refund.amount, refund.currency, idempotency_key=refund.idempotency_key
             )
         except (ProviderError, ServiceError) as error:
             refund.last_error = str(error)

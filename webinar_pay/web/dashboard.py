@@ -38,8 +38,8 @@ def _form_to_fields(form) -> tuple[dict, dict[str, str]]:
         try:
             raw["price"] = to_minor(raw["price"] or "0", normalize_currency(form.get("currency", "")))
         except MoneyError as error:
+            # The raw text stays, so the service refuses it along with any other mistake.
             errors["price"] = str(error) if raw.get("currency") else _("Choose the currency first.")
-            raw.pop("price")
     return raw, errors
 
 
@@ -79,8 +79,6 @@ def new_session():
         return _render_form(None, _form_values(None), {})
     raw, errors = _form_to_fields(request.form)
     try:
-        if errors:
-            raise ValidationError("", fields={})
         session = create_session(current_user, raw)
     except ValidationError as error:
         return _render_form(None, request.form, {**error.fields, **errors}, 422)
@@ -97,8 +95,6 @@ def edit_session(session_id: int):
         return _render_form(session, _form_values(session), {})
     raw, errors = _form_to_fields(request.form)
     try:
-        if errors:
-            raise ValidationError("", fields={})
         update_session(session, raw)
     except ValidationError as error:
         return _render_form(session, request.form, {**error.fields, **errors}, 422)

@@ -157,13 +157,15 @@ def upgrade():
     sa.Column('currency', sa.String(length=3), nullable=False),
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('reason', sa.String(length=120), nullable=False),
+    sa.Column('idempotency_key', sa.String(length=64), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('last_error', sa.Text(), nullable=True),
     sa.Column('next_attempt_at', sa.DateTime(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['order_id'], ['orders.id'], ),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('idempotency_key')
     )
     with op.batch_alter_table('refunds', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_refunds_order_id'), ['order_id'], unique=False)

@@ -1,0 +1,283 @@
+"""Shared fixtures: one app per test against SQLite and, when TEST_DATABASE_URL is set, PostgreSQL too.
+
+Outside services are local fakes on 127.0.0.1; an autouse guard refuses any other address.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import requests
+from flask import Flask
+from flask_migrate import upgrade
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from werkzeug.serving import make_server
+
+from tests.fakes.fake_stripe import FakeStripe
+from webinar_pay import create_app
+from webinar_pay.extensions import db
+from webinar_pay.models import utcnow
+
+STRIPE_KEY = "sk_test_webinarpay"
+STRIPE_WEBHOOK_SECRET = "whsec_webinarpay_test"
+
+BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
+
+
+# -- outside world --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def only_loopback(monkeypatch):
+    """Fail any test that opens a connection to anything but this machine."""
+    real_connect = socket.socket.connect
+
+    def guarded_connect(self, address):
+        if self.family in (socket.AF_INET, socket.AF_INET6):
+            host = address[0]
+            if host not in ("127.0.0.1", "::1", "localhost"):
+                raise AssertionError(f"test tried to reach {address}: only 127.0.0.1 is allowed")
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded_connect)
+
+
+@pytest.fixture(scope="session")
+def fake_stripe() -> Iterator[FakeStripe]:
+    with FakeStripe(api_key=STRIPE_KEY, webhook_secret=STRIPE_WEBHOOK_SECRET) as fake:
+        yield fake
+
+
+# -- databases -------------------------------------------------------------------------------------------------
+
+
+def _worker_suffix() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request) -> Iterator[str]:
+    """A migrated, empty database for this test worker, built with the real migrations."""
+    if request.param == "sqlite":
+        folder = tempfile.mkdtemp(prefix="webinar_pay_test_")
+        url = f"sqlite:///{Path(folder) / 'test.sqlite3'}"
+        _migrate(url)
+        yield url
+        return
+    base = make_url(os.environ["TEST_DATABASE_URL"]).set(drivername="postgresql+psycopg")
+    name = f"{base.database}_wp_{_worker_suffix()}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = base.set(database=name).render_as_string(hide_password=False)
+    _migrate(url)
+    yield url
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _migrate(url: str) -> None:
+    app = create_app(_base_config(url))
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+
+
+def _base_config(url: str) -> dict:
+    return {
+        "TESTING": True,
+        "ENV_NAME": "test",
+        "SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
+        "SQLALCHEMY_DATABASE_URI": url,
+        "BASE_URL": "http://127.0.0.1:5000",
+        "STRIPE_SECRET_KEY": "",
+        "STRIPE_WEBHOOK_SECRET": "",
+        "PAYPAL_CLIENT_ID": "",
+        "MAIL_SERVER": "",
+        "SCHEDULER_ENABLED": False,
+        "RATELIMIT_ENABLED": False,
+        "STRIPE_MAX_NETWORK_RETRIES": 0,
+    }
+
+
+def _empty_tables(app: Flask) -> None:
+    with app.app_context():
+        tables = [table.name for table in reversed(db.metadata.sorted_tables)]
+        with db.engine.begin() as connection:
+            if db.engine.dialect.name == "postgresql":
+                connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            else:
+                for table in tables:
+                    connection.execute(text(f"DELETE FROM {table}"))
+
+
+# -- the app ---------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def make_app(database_url) -> Iterator[Callable[..., Flask]]:
+    """Build an app on the test database; keyword arguments override configuration."""
+    apps: list[Flask] = []
+
+    def factory(**overrides) -> Flask:
+        app = create_app({**_base_config(database_url), **overrides})
+        apps.append(app)
+        return app
+
+    yield factory
+    if apps:
+        _empty_tables(apps[0])
+    for app in apps:
+        with app.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture
+def stripe_config(fake_stripe) -> dict:
+    return {
+        "STRIPE_SECRET_KEY": fake_stripe.api_key,
+        "STRIPE_WEBHOOK_SECRET": fake_stripe.webhook_secret,
+        "STRIPE_API_BASE": fake_stripe.base_url,
+    }
+
+
+@pytest.fixture
+def app(make_app, stripe_config) -> Flask:
+    """The app with card payments through the fake Stripe."""
+    return make_app(**stripe_config)
+
+
+@pytest.fixture
+def demo_app(make_app) -> Flask:
+    """The app with no payment keys: demo mode with the sandbox provider."""
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+class LiveServer:
+    def __init__(self, app: Flask, port: int):
+        self.app = app
+        self.url = f"http://127.0.0.1:{port}"
+        self._server = make_server("127.0.0.1", port, app, threaded=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._thread.join(5)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def live_server(make_app, stripe_config) -> Iterator[Callable[..., LiveServer]]:
+    """Start the app on a real port: `live_server()` for card payments, `live_server(demo=True)` for demo mode."""
+    servers: list[LiveServer] = []
+
+    def start(demo: bool = False, **overrides) -> LiveServer:
+        port = free_port()
+        config = {} if demo else dict(stripe_config)
+        app = make_app(BASE_URL=f"http://127.0.0.1:{port}", **config, **overrides)
+        server = LiveServer(app, port)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+# -- domain helpers --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def create_creator(app) -> Callable:
+    from webinar_pay.services.creators import create_api_token
+    from webinar_pay.services.creators import create_creator as create
+
+    def factory(email: str = "creator@example.com", name: str = "Ada Teacher", tz: str = "Europe/Paris"):
+        with app.app_context():
+            creator = create(email, name, "correct horse battery", tz)
+            return creator.id, create_api_token(creator)
+
+    return factory
+
+
+def session_payload(**overrides) -> dict:
+    starts = (utcnow() + timedelta(days=7)).replace(microsecond=0)
+    payload = {
+        "title": "Watercolour basics",
+        "description": "Two hours of brushes.",
+        "starts_at": starts.isoformat(),
+        "timezone": "Europe/Paris",
+        "duration_minutes": 90,
+        "price": 2500,
+        "currency": "EUR",
+        "capacity": 10,
+        "platform": "link",
+        "join_link": "https://meet.example.com/watercolour",
+    }
+    payload.update(overrides)
+    return payload
+
+
+class Api:
+    """A small JSON client with a bearer token, over the Flask test client or real HTTP."""
+
+    def __init__(self, target, token: str | None = None):
+        self.target = target
+        self.token = token
+
+    def _headers(self, token: str | None) -> dict:
+        token = token or self.token
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    def request(self, method: str, path: str, json=None, token: str | None = None):
+        if isinstance(self.target, str):
+            response = requests.request(method, self.target + path, json=json, headers=self._headers(token), timeout=30)
+            return response.status_code, response.json()
+        response = self.target.open(path, method=method, json=json, headers=self._headers(token))
+        return response.status_code, response.get_json()
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, json=None, **kw):
+        return self.request("POST", path, json=json, **kw)
+
+    def patch(self, path, json=None, **kw):
+        return self.request("PATCH", path, json=json, **kw)
+
+
+@pytest.fixture
+def published_session(create_creator, client) -> Callable:
+    """`published_session(price=…, capacity=…)` -> (session id, creator API client)."""
+
+    def factory(**overrides):
+        _creator_id, token = create_creator()
+        api = Api(client, token)
+        status, body = api.post("/api/v1/sessions", session_payload(**overrides))
+        assert status == 201, body
+        status, body = api.post(f"/api/v1/sessions/{body['id']}/publish")
+        assert status == 200, body
+        return body["id"], api
+
+    return factory
