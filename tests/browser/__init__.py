@@ -1,0 +1,1 @@
+"""Browser tests: the app driven through Debian's headless Chromium with Playwright."""

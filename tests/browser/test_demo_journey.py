@@ -1,0 +1,169 @@
+"""The whole demo-mode journey in a real browser: a creator signs up and publishes a session, an attendee
+pays with the test payment method and gets the join link, and the creator sees the paid attendee.
+
+Uses Debian's `chromium` (tests/install-browser.sh installs it); skipped when it is not there.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+if not os.access(CHROMIUM, os.X_OK):
+    pytest.skip("Debian's chromium is not installed (run tests/install-browser.sh as root)", allow_module_level=True)
+
+from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
+JOIN_LINK = "https://meet.example.com/x"
+TIMEOUT_MS = 15_000
+VIEWPORT = {"width": 1100, "height": 800}
+
+expect.set_options(timeout=TIMEOUT_MS)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def new_page(browser):
+    """`new_page()` -> a page in a fresh browser context: one context per person, so no shared cookies."""
+    contexts = []
+
+    def factory() -> Page:
+        context = browser.new_context(locale="en-GB", timezone_id="Europe/Berlin", viewport=VIEWPORT)
+        # Like the conftest's guard for Python sockets: the browser only talks to this machine.
+        context.route(re.compile(r"^(?!https?://(127\.0\.0\.1|localhost)[:/])"), lambda route: route.abort())
+        context.set_default_timeout(TIMEOUT_MS)
+        contexts.append(context)
+        return context.new_page()
+
+    yield factory
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def screenshot(request):
+    """`screenshot(page, "01-signup")` saves a full-page PNG under test-artifacts/browser/."""
+    backend = request.node.callspec.params.get("database_url", "sqlite") if hasattr(request.node, "callspec") else ""
+    folder = ARTIFACTS if backend in ("", "sqlite") else ARTIFACTS / backend
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def save(page: Page, name: str) -> None:
+        page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+
+    return save
+
+
+def expect_test_mode_banner(page: Page) -> None:
+    expect(page.locator(".test-mode-banner")).to_be_visible()
+    expect(page.locator(".test-mode-banner")).to_contain_text("Test mode")
+
+
+def test_demo_journey_from_signup_to_paid_ticket(live_server, new_page, screenshot):
+    server = live_server(demo=True)
+    page_errors: list[str] = []
+
+    # 1. The creator signs up and lands on the new-session form.
+    creator = new_page()
+    creator.on("pageerror", lambda error: page_errors.append(str(error)))
+    creator.goto(server.url + "/signup")
+    expect_test_mode_banner(creator)
+    creator.get_by_label("Your name").fill("Ada Teacher")
+    creator.get_by_label("Email").fill("ada@example.com")
+    creator.get_by_label("Password").fill("correct horse battery")
+    creator.get_by_label("Your time zone").select_option("Europe/Paris")
+    screenshot(creator, "01-signup")
+    creator.get_by_role("button", name="Create account").click()
+    expect(creator).to_have_url(re.compile(r"/dashboard/sessions/new$"))
+    expect(creator.get_by_role("heading", name="New session")).to_be_visible()
+    expect(creator.locator(".flash")).to_contain_text("Welcome, Ada Teacher")
+
+    # 2. They fill the form and publish.
+    starts = (datetime.now() + timedelta(days=7)).replace(hour=18, minute=30)
+    creator.get_by_label("Title").fill("Watercolour basics")
+    creator.get_by_label("Description").fill("Two hours of brushes and paper.")
+    creator.get_by_label("Starts at (local time)").fill(starts.strftime("%Y-%m-%dT%H:%M"))
+    creator.get_by_label("Time zone").select_option("Europe/Paris")
+    creator.get_by_label("Duration (minutes)").fill("90")
+    creator.get_by_label("Price").fill("25.00")
+    creator.get_by_label("Currency").fill("EUR")
+    creator.get_by_label("Seats").fill("5")
+    creator.get_by_label("Where it happens").select_option("link")
+    creator.get_by_label("Join link").fill(JOIN_LINK)
+    screenshot(creator, "02-new-session-form")
+    creator.get_by_role("button", name="Save and publish").click()
+    expect(creator).to_have_url(re.compile(r"/dashboard/sessions/\d+$"))
+    expect(creator.get_by_role("heading", name="Watercolour basics")).to_be_visible()
+    expect(creator.locator(".page-head .status")).to_have_text("published")
+    expect(creator.locator(".flash")).to_contain_text("Published")
+    expect_test_mode_banner(creator)
+    dashboard_url = creator.url
+    screenshot(creator, "03-session-published")
+
+    # 3. An attendee, in their own browser, opens the public page and starts paying with the demo method.
+    public_link = creator.locator("dt:text-is('Public page') + dd a")
+    expect(public_link).to_have_attribute("href", re.compile(r"^/s/\d+$"))
+    attendee = new_page()
+    attendee.on("pageerror", lambda error: page_errors.append(str(error)))
+    attendee.goto(server.url + public_link.get_attribute("href"))
+    expect(attendee.get_by_role("heading", name="Watercolour basics")).to_be_visible()
+    expect_test_mode_banner(attendee)
+    expect(attendee.locator("dd.price")).to_have_text("€25.00")
+    expect(attendee.locator("dd.seats-left")).to_have_text("5")
+    checkout = attendee.locator("#checkout")
+    checkout.get_by_label("Your name").fill("Grace Student")
+    checkout.get_by_label("Email").fill("grace@example.com")
+    expect(checkout.get_by_label("Test payment (demo)")).to_be_checked()
+    screenshot(attendee, "04-public-session-page")
+    checkout.get_by_role("button", name="Pay €25.00").click()
+
+    # 4. The sandbox stands in for the provider's card page; paying leads to the ticket with the join link.
+    expect(attendee).to_have_url(re.compile(r"/sandbox/pay/"))
+    expect(attendee.get_by_role("heading", name="Test payment")).to_be_visible()
+    expect(attendee.locator(".sandbox .notice")).to_contain_text("Test mode")
+    expect_test_mode_banner(attendee)
+    screenshot(attendee, "05-sandbox-pay")
+    attendee.get_by_role("button", name=re.compile(r"^Pay €25\.00 \(test\)$")).click()
+    expect(attendee).to_have_url(re.compile(r"/t/[^/?]+(\?from=checkout)?$"))
+    expect(attendee.locator("#order-status")).to_have_text("paid")
+    expect(attendee.locator(".ticket .success")).to_contain_text("€25.00")
+    expect(attendee.get_by_role("link", name="Join the session")).to_have_attribute("href", JOIN_LINK)
+    expect_test_mode_banner(attendee)
+    screenshot(attendee, "06-ticket-paid")
+
+    # 5. Back in the dashboard, the creator sees the paid attendee.
+    creator.goto(dashboard_url)
+    row = creator.locator("#orders tbody tr", has_text="grace@example.com")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("Grace Student")
+    expect(row.locator(".status")).to_have_text("paid")
+    expect(creator.locator("dl.facts")).to_contain_text("1 taken of 5")
+    expect_test_mode_banner(creator)
+    screenshot(creator, "07-dashboard-attendee-paid")
+
+    assert page_errors == [], f"JavaScript errors on the pages: {page_errors}"
