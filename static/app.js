@@ -7,11 +7,10 @@
     document.querySelectorAll("time[data-local-time]").forEach(function (el) {
       var when = new Date(el.getAttribute("datetime"));
       if (isNaN(when)) return;
-      var text = new Intl.DateTimeFormat(document.documentElement.lang || undefined, {
-        weekday: "long", year: "numeric", month: "long", day: "numeric",
-        hour: "2-digit", minute: "2-digit", timeZoneName: "short"
+      var text = new Intl.DateTimeFormat(navigator.language || undefined, {
+        weekday: "long", year: "numeric", month: "long", day: "numeric", hour: "2-digit", minute: "2-digit"
       }).format(when);
-      el.textContent = text + " — " + zone;
+      el.textContent = text + " (" + zone.replace(/_/g, " ") + ")";
     });
   }
 
@@ -20,6 +19,18 @@
     if (!select || select.value !== "UTC") return;
     var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
     if (select.querySelector('option[value="' + zone + '"]')) select.value = zone;
+  }
+
+  function showPlatformFields() {
+    var select = document.querySelector("select[name=platform]");
+    if (!select) return;
+    function update() {
+      document.querySelectorAll("[data-platform]").forEach(function (el) {
+        el.hidden = el.getAttribute("data-platform") !== select.value;
+      });
+    }
+    select.addEventListener("change", update);
+    update();
   }
 
   function followOrderStatus() {
@@ -42,6 +53,7 @@
   document.addEventListener("DOMContentLoaded", function () {
     showLocalTimes();
     preselectBrowserZone();
+    showPlatformFields();
     followOrderStatus();
   });
 })();

@@ -36,6 +36,28 @@ def money(minor: int, currency: str) -> str:
     return format_amount(minor, currency, locale=str(get_locale() or "en"))
 
 
+def status_label(status: str) -> str:
+    """Order, session and enrolment states as people read them."""
+    labels = {
+        "draft": _("draft"),
+        "published": _("published"),
+        "ended": _("ended"),
+        "cancelled": _("cancelled"),
+        "pending": _("pending"),
+        "paid": _("paid"),
+        "refunded": _("refunded"),
+        "expired": _("expired"),
+        "failed": _("failed"),
+        "disputed": _("disputed"),
+        "enrolled": _("enrolled"),
+    }
+    return labels.get(status, status)
+
+
+def platform_label(platform: str) -> str:
+    return {"zoom": "Zoom", "youtube": _("YouTube live stream"), "link": _("A link I provide")}.get(platform, platform)
+
+
 def init_app(app: Flask) -> None:
     from . import api, auth, dashboard, storefront, webhooks
 
@@ -44,6 +66,8 @@ def init_app(app: Flask) -> None:
     app.add_template_global(format_in_zone)
     app.add_template_global(money)
     app.add_template_global(get_locale)
+    app.add_template_global(status_label)
+    app.add_template_global(platform_label)
 
     @app.context_processor
     def demo_mode_banner() -> dict:

@@ -1,3 +1,535 @@
-"""The OpenAPI 3 description served at /api/v1/openapi.json."""
+"""The OpenAPI 3.1 description of JSON API v1, served as is at /api/v1/openapi.json.
 
-OPENAPI: dict = {"openapi": "3.1.0", "info": {"title": "webinar_pay API", "version": "1"}, "paths": {}}
+Keep it in step with webinar_pay/web/api.py and services/sessions.py: tests/test_openapi.py checks that its
+paths are exactly the app's routes and validates real responses against it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+JSON = "application/json"
+
+
+# -- small builders --------------------------------------------------------------------------------------
+
+
+def ref(kind: str, name: str) -> dict:
+    return {"$ref": f"#/components/{kind}/{name}"}
+
+
+def schema(name: str) -> dict:
+    return ref("schemas", name)
+
+
+def nullable(base: dict) -> dict:
+    """`base` or null (JSON Schema 2020-12 spelling; OpenAPI 3.1 has no `nullable`)."""
+    out = {**base, "type": [base["type"], "null"]}
+    if "enum" in base:
+        out["enum"] = [*base["enum"], None]
+    return out
+
+
+def json_response(description: str, body: dict, example: Any = None) -> dict:
+    media: dict = {"schema": body}
+    if example is not None:
+        media["example"] = example
+    return {"description": description, "content": {JSON: media}}
+
+
+def json_body(name: str, description: str) -> dict:
+    return {"required": True, "description": description, "content": {JSON: {"schema": schema(name)}}}
+
+
+def error_response(
+    description: str, *codes: str, message: str = "", fields: dict | None = None, headers: dict | None = None
+) -> dict:
+    """An `Error` body whose `error` is one of `codes`; `message` (and `fields`) make its example."""
+    body = {"allOf": [schema("Error"), {"properties": {"error": {"enum": list(codes)}}}]}
+    example = {"error": codes[0], "message": message} if message else None
+    if example and fields:
+        example["fields"] = fields
+    response = json_response(description, body, example)
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+def always(properties: dict) -> dict:
+    """A response object that always carries every one of its properties (null where the type allows)."""
+    return {"type": "object", "required": list(properties), "properties": properties}
+
+
+def path_id(name: str, what: str) -> dict:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": f"The {what}'s id.",
+        "schema": {"type": "integer", "minimum": 1},
+    }
+
+
+UNAUTHORIZED = ref("responses", "Unauthorized")
+NOT_FOUND = ref("responses", "NotFound")
+VALIDATION_FAILED = ref("responses", "ValidationFailed")
+CONFLICT = ref("responses", "Conflict")
+SESSION_ID = [ref("parameters", "SessionId")]
+PUBLIC: list = []  # `security: []`: no token needed
+
+
+# -- field schemas shared by what creators send and what the API returns -------------------------------------
+
+UTC_TIME = {
+    "type": "string",
+    "format": "date-time",
+    "description": "An instant in UTC, ISO 8601 ending in `Z`.",
+    "examples": ["2030-06-01T16:30:00Z"],
+}
+TITLE = {"type": "string", "minLength": 1, "maxLength": 200, "description": "Surrounding spaces are trimmed."}
+DESCRIPTION = {"type": "string", "description": "Free text; cut at 20,000 characters."}
+TIMEZONE = {
+    "type": "string",
+    "description": "IANA time zone the session is announced in; buyers see times in it.",
+    "examples": ["Europe/Paris"],
+}
+DURATION = {"type": "integer", "minimum": 1, "maximum": 1440, "description": "Length in minutes."}
+PRICE = {
+    "type": "integer",
+    "minimum": 0,
+    "maximum": 100_000_000,
+    "description": "Seat price in minor units of `currency` (cents; yen for JPY). 0 makes a free session.",
+    "examples": [2500],
+}
+CAPACITY = {"type": "integer", "minimum": 1, "maximum": 100_000, "description": "Number of seats."}
+PLATFORM = {
+    "type": "string",
+    "enum": ["zoom", "youtube", "link"],
+    "description": "Where the session happens: a Zoom meeting or webinar, a YouTube live stream, or any join link.",
+}
+ZOOM_KIND = {"type": "string", "enum": ["meeting", "webinar"], "description": "Zoom only; `meeting` by default."}
+HTTP_URL = {"type": "string", "format": "uri", "pattern": "^https?://"}
+REMINDERS = {
+    "type": "array",
+    "items": {"type": "integer", "minimum": 1, "maximum": 86_400},
+    "description": "Reminder emails, in minutes before the start. Duplicates are dropped; returned largest first.",
+    "examples": [[1440, 60]],
+}
+
+SESSION_INPUT_FIELDS = {
+    "title": TITLE,
+    "description": DESCRIPTION,
+    "starts_at": {
+        "type": "string",
+        "description": (
+            "ISO 8601 date and time. With an offset (`Z`, `+02:00`) it is that instant; without one it is a wall-clock "
+            "time in `timezone`, refused if the clocks skip it (DST gap). A time in the past is accepted, but such a "
+            "session cannot be published."
+        ),
+        "examples": ["2030-06-01T18:30:00+02:00", "2030-06-01T18:30"],
+    },
+    "timezone": TIMEZONE,
+    "duration_minutes": DURATION,
+    "price": PRICE,
+    "currency": {
+        "type": "string",
+        "pattern": "^[A-Za-z]{3}$",
+        "description": "ISO 4217 code, any case; stored upper case.",
+        "examples": ["EUR"],
+    },
+    "capacity": CAPACITY,
+    "platform": PLATFORM,
+    "zoom_meeting_id": {
+        "type": "string",
+        "pattern": "^(?: *[0-9]){9,12} *$",
+        "description": "Zoom meeting or webinar ID, 9 to 12 digits (spaces ignored). Required when `platform` is zoom.",
+        "examples": ["123 4567 8901"],
+    },
+    "zoom_kind": ZOOM_KIND,
+    "youtube_url": {**HTTP_URL, "description": "Required when `platform` is youtube."},
+    "join_link": {**HTTP_URL, "description": "Required when `platform` is link; sent to buyers once they have paid."},
+    "reminder_offsets_minutes": {**REMINDERS, "description": REMINDERS["description"] + " Default [1440, 60]."},
+}
+
+
+CREATE_REQUIRED = ["title", "starts_at", "timezone", "duration_minutes", "price", "currency", "capacity", "platform"]
+
+
+def platform_needs(platform: str, field: str) -> dict:
+    return {"if": {"properties": {"platform": {"const": platform}}}, "then": {"required": [field]}}
+
+
+# -- the document ------------------------------------------------------------------------------------------------
+
+OPENAPI: dict = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "webinar_pay API",
+        "version": "1",
+        "description": (
+            "Creators sell seats to live online sessions (Zoom, YouTube or any join link).\n\n"
+            "- **Money** is always an integer in the currency's minor units: `2500` with `EUR` is 25.00 €, "
+            "`3000` with `JPY` is ¥3,000.\n"
+            "- **Times** are ISO 8601 strings; the API returns instants in UTC with a `Z` suffix, and each session "
+            "carries the IANA `timezone` it is announced in.\n"
+            "- **Authentication**: creators send `Authorization: Bearer <token>` (see `ApiToken`). Checkout is "
+            "public; a buyer reads their order with the `access_token` checkout returned.\n"
+            '- **Errors** are JSON: `{"error": code, "message": text}`, plus `fields` (field name -> message) on '
+            "422 validation errors. `error` is a stable code for programs; `message` is for people and may be "
+            "translated."
+        ),
+    },
+    "servers": [{"url": "/api/v1"}],
+    "security": [{"ApiToken": []}],
+    "tags": [
+        {"name": "sessions", "description": "A creator's live sessions."},
+        {"name": "orders", "description": "Buying seats and reading orders."},
+        {"name": "meta", "description": "This description."},
+    ],
+    "paths": {
+        "/sessions": {
+            "get": {
+                "tags": ["sessions"],
+                "operationId": "listSessions",
+                "summary": "List your sessions, latest start first",
+                "responses": {
+                    "200": json_response("Your sessions, in every status.", schema("SessionList")),
+                    "401": UNAUTHORIZED,
+                },
+            },
+            "post": {
+                "tags": ["sessions"],
+                "operationId": "createSession",
+                "summary": "Create a session (as a draft)",
+                "requestBody": json_body("SessionInput", "The new session."),
+                "responses": {
+                    "201": json_response("Created, in status `draft`.", schema("Session")),
+                    "401": UNAUTHORIZED,
+                    "422": VALIDATION_FAILED,
+                },
+            },
+        },
+        "/sessions/{session_id}": {
+            "parameters": SESSION_ID,
+            "get": {
+                "tags": ["sessions"],
+                "operationId": "getSession",
+                "summary": "Read one of your sessions",
+                "responses": {
+                    "200": json_response("The session.", schema("Session")),
+                    "401": UNAUTHORIZED,
+                    "404": NOT_FOUND,
+                },
+            },
+            "patch": {
+                "tags": ["sessions"],
+                "operationId": "updateSession",
+                "summary": "Change some fields of a session",
+                "description": (
+                    "Only the fields sent change. Switching `platform` needs that platform's field "
+                    "(`zoom_meeting_id`, `youtube_url` or `join_link`) unless the session already has it; for zoom "
+                    "the meeting ID must always be sent again. `capacity` cannot drop below `seats_taken`."
+                ),
+                "requestBody": json_body("SessionPatch", "The fields to change."),
+                "responses": {
+                    "200": json_response("The session after the change.", schema("Session")),
+                    "401": UNAUTHORIZED,
+                    "404": NOT_FOUND,
+                    "409": CONFLICT,
+                    "422": VALIDATION_FAILED,
+                },
+            },
+        },
+        "/sessions/{session_id}/publish": {
+            "parameters": SESSION_ID,
+            "post": {
+                "tags": ["sessions"],
+                "operationId": "publishSession",
+                "summary": "Put a draft on sale",
+                "description": "Publishing an already published session changes nothing and answers 200.",
+                "responses": {
+                    "200": json_response("The session, now `published`.", schema("Session")),
+                    "401": UNAUTHORIZED,
+                    "404": NOT_FOUND,
+                    "409": CONFLICT,
+                },
+            },
+        },
+        "/sessions/{session_id}/orders": {
+            "parameters": SESSION_ID,
+            "get": {
+                "tags": ["orders"],
+                "operationId": "listSessionOrders",
+                "summary": "List the orders of one of your sessions, oldest first",
+                "responses": {
+                    "200": json_response("Every order, whatever its status.", schema("OrderList")),
+                    "401": UNAUTHORIZED,
+                    "404": NOT_FOUND,
+                },
+            },
+        },
+        "/sessions/{session_id}/checkout": {
+            "parameters": SESSION_ID,
+            "post": {
+                "tags": ["orders"],
+                "operationId": "startCheckout",
+                "summary": "Buy a seat (public)",
+                "description": (
+                    "Holds a seat for the buyer and opens the payment provider's hosted checkout: send the buyer to "
+                    "`checkout_url`. The seat is held until `hold_expires_at`; the order becomes `paid` when the "
+                    "provider confirms the payment. For a free session the order is `paid` at once and "
+                    "`checkout_url` is the ticket page. Rate limited per client address."
+                ),
+                "security": PUBLIC,
+                "requestBody": json_body("CheckoutInput", "The buyer."),
+                "responses": {
+                    "201": json_response("The order was created and a seat is held.", schema("CheckoutStarted")),
+                    "404": NOT_FOUND,
+                    "409": ref("responses", "NotForSale"),
+                    "422": VALIDATION_FAILED,
+                    "429": ref("responses", "RateLimited"),
+                    "503": ref("responses", "ProviderUnavailable"),
+                },
+            },
+        },
+        "/orders/{order_id}": {
+            "parameters": [ref("parameters", "OrderId")],
+            "get": {
+                "tags": ["orders"],
+                "operationId": "getOrder",
+                "summary": "Read an order",
+                "description": "With the order's own `access_token`, or the API token of the creator selling the seat.",
+                "security": [{"OrderAccessToken": []}, {"ApiToken": []}],
+                "responses": {
+                    "200": json_response("The order.", schema("Order")),
+                    "401": error_response(
+                        "No token, an unknown token, or another order's access token.",
+                        "unauthorized",
+                        message="A creator token or the order's access token is required.",
+                    ),
+                    "404": NOT_FOUND,
+                },
+            },
+        },
+        "/openapi.json": {
+            "get": {
+                "tags": ["meta"],
+                "operationId": "getOpenApi",
+                "summary": "This OpenAPI document",
+                "security": PUBLIC,
+                "responses": {"200": json_response("The OpenAPI 3.1 document.", {"type": "object"})},
+            },
+        },
+    },
+    "components": {
+        "securitySchemes": {
+            "ApiToken": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": (
+                    "A creator's API token (`wp_…`), shown once by `flask --app app tokens create EMAIL`. "
+                    "It gives access to that creator's sessions and orders only."
+                ),
+            },
+            "OrderAccessToken": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "The `access_token` returned by checkout; it reads that one order.",
+            },
+        },
+        "parameters": {
+            "SessionId": path_id("session_id", "session"),
+            "OrderId": path_id("order_id", "order"),
+        },
+        "responses": {
+            "Unauthorized": error_response(
+                "The API token is missing or unknown.",
+                "unauthorized",
+                message="A valid API token is required.",
+                headers={
+                    "WWW-Authenticate": {
+                        "description": 'Always `Bearer realm="webinar_pay"`.',
+                        "schema": {"type": "string"},
+                    }
+                },
+            ),
+            "NotFound": error_response(
+                "No such resource, or it belongs to another creator (never reported as forbidden). For checkout: the "
+                "session does not exist or is still a draft.",
+                "not_found",
+                message="No such session.",
+            ),
+            "ValidationFailed": error_response(
+                "The request body is not a JSON object, or some fields are wrong (see `fields`).",
+                "validation_error",
+                message="Please correct the marked fields.",
+                fields={"currency": "Enter an ISO 4217 currency code such as EUR."},
+            ),
+            "Conflict": error_response(
+                "The session's status forbids this: only drafts starting in the future can be published, and "
+                "cancelled or ended sessions cannot be changed.",
+                "conflict",
+                message="This session starts in the past: move it first.",
+            ),
+            "NotForSale": error_response(
+                "`sold_out`: every seat is taken or held. `not_on_sale`: the session has started, ended or was "
+                "cancelled.",
+                "sold_out",
+                "not_on_sale",
+                message="Sorry, this session is sold out.",
+            ),
+            "RateLimited": error_response(
+                "Too many checkout attempts from this address; wait a minute.", "rate_limited"
+            ),
+            "ProviderUnavailable": error_response(
+                "The payment provider could not be reached; no seat is held. Try again.", "provider_unavailable"
+            ),
+        },
+        "schemas": {
+            "Session": always(
+                {
+                    "id": {"type": "integer"},
+                    "title": TITLE,
+                    "description": {"type": "string"},
+                    "starts_at": UTC_TIME,
+                    "timezone": TIMEZONE,
+                    "duration_minutes": DURATION,
+                    "price": PRICE,
+                    "currency": {"type": "string", "pattern": "^[A-Z]{3}$", "examples": ["EUR"]},
+                    "capacity": CAPACITY,
+                    "seats_taken": {
+                        "type": "integer",
+                        "minimum": 0,
+                        "description": "Seats sold plus seats held by checkouts still pending.",
+                    },
+                    "seats_left": {"type": "integer", "minimum": 0},
+                    "status": {
+                        "type": "string",
+                        "enum": ["draft", "published", "ended", "cancelled"],
+                        "description": "Only `published` sessions that have not started are on sale.",
+                    },
+                    "platform": PLATFORM,
+                    "zoom_meeting_id": {"type": ["string", "null"]},
+                    "zoom_kind": nullable(ZOOM_KIND),
+                    "youtube_url": {"type": ["string", "null"], "format": "uri"},
+                    "join_link": {"type": ["string", "null"], "format": "uri"},
+                    "reminder_offsets_minutes": REMINDERS,
+                    "public_url": {"type": "string", "format": "uri", "description": "The public sales page."},
+                }
+            ),
+            "SessionInput": {
+                "type": "object",
+                "description": "Unknown fields are refused (422). Fields of another platform are ignored.",
+                "required": CREATE_REQUIRED,
+                "properties": SESSION_INPUT_FIELDS,
+                "additionalProperties": False,
+                "allOf": [
+                    platform_needs("zoom", "zoom_meeting_id"),
+                    platform_needs("youtube", "youtube_url"),
+                    platform_needs("link", "join_link"),
+                ],
+            },
+            "SessionPatch": {
+                "type": "object",
+                "description": "Any subset of the session's fields; unknown fields are refused (422).",
+                "properties": SESSION_INPUT_FIELDS,
+                "additionalProperties": False,
+            },
+            "SessionList": always({"sessions": {"type": "array", "items": schema("Session")}}),
+            "Order": always(
+                {
+                    "id": {"type": "integer"},
+                    "session_id": {"type": "integer"},
+                    "name": {"type": "string"},
+                    "email": {"type": "string", "format": "email", "description": "Lower-cased."},
+                    "status": {
+                        "type": "string",
+                        "enum": ["pending", "paid", "refunded", "expired", "cancelled", "failed", "disputed"],
+                        "description": "`pending` holds a seat until `hold_expires_at`; `paid` has a seat.",
+                    },
+                    "amount": {"type": "integer", "minimum": 0, "description": "Minor units of `currency`."},
+                    "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
+                    "provider": {
+                        "type": "string",
+                        "enum": ["stripe", "paypal", "sandbox", "free"],
+                        "description": "`free` for orders of free sessions.",
+                    },
+                    "hold_expires_at": nullable(UTC_TIME),
+                    "paid_at": nullable(UTC_TIME),
+                    "enrollment": {
+                        "description": "The buyer's way in, once paid; null before.",
+                        "anyOf": [schema("Enrollment"), {"type": "null"}],
+                    },
+                }
+            ),
+            "Enrollment": always(
+                {
+                    "status": {"type": "string", "enum": ["pending", "enrolled", "failed", "cancelled"]},
+                    "join_url": {
+                        "type": ["string", "null"],
+                        "format": "uri",
+                        "description": "Set once `enrolled`: the buyer's personal link to the session.",
+                    },
+                }
+            ),
+            "OrderList": always({"orders": {"type": "array", "items": schema("Order")}}),
+            "CheckoutInput": {
+                "type": "object",
+                "required": ["name", "email"],
+                "properties": {
+                    "name": {"type": "string", "minLength": 1, "maxLength": 120},
+                    "email": {"type": "string", "format": "email"},
+                    "provider": {
+                        "type": "string",
+                        "enum": ["stripe", "paypal", "sandbox"],
+                        "description": (
+                            "Required unless the session is free. Only the providers this deployment offers are "
+                            "accepted (`sandbox` in demo mode only); others are a 422 on `provider`."
+                        ),
+                    },
+                },
+            },
+            "CheckoutStarted": always(
+                {
+                    "order_id": {"type": "integer"},
+                    "status": {
+                        "type": "string",
+                        "enum": ["pending", "paid"],
+                        "description": "`paid` at once for a free session.",
+                    },
+                    "checkout_url": {
+                        "type": "string",
+                        "format": "uri",
+                        "description": "Send the buyer here: the provider's payment page, or the ticket page if free.",
+                    },
+                    "hold_expires_at": UTC_TIME,
+                    "access_token": {
+                        "type": "string",
+                        "description": "Bearer token for GET /orders/{order_id} (`OrderAccessToken`). Keep it secret.",
+                    },
+                    "ticket_url": {
+                        "type": "string",
+                        "format": "uri",
+                        "description": "The buyer's ticket page: payment status, then the join link.",
+                    },
+                }
+            ),
+            "Error": {
+                "type": "object",
+                "required": ["error", "message"],
+                "properties": {
+                    "error": {
+                        "type": "string",
+                        "description": "Stable machine code, e.g. `unauthorized`, `not_found`, `validation_error`.",
+                    },
+                    "message": {"type": "string", "description": "For people; may be translated."},
+                    "fields": {
+                        "type": "object",
+                        "additionalProperties": {"type": "string"},
+                        "description": "422 only: a message per invalid field of the request body.",
+                    },
+                },
+            },
+        },
+    },
+}
