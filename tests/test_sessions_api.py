@@ -138,3 +138,39 @@ def test_an_order_can_be_read_with_its_own_access_token_only(client, published_s
     assert status == 401
     status, body = owner.get(f"/api/v1/orders/{second['order_id']}")
     assert status == 200 and body["name"] == "B"
+
+
+def test_malformed_values_are_validation_errors_not_crashes(client, create_creator):
+    api = Api(client, create_creator()[1])
+    bad = session_payload(capacity=1e400, title=["a"], platform=["zoom"], reminder_offsets_minutes="soon")
+    status, body = api.post("/api/v1/sessions", bad)
+    assert status == 422
+    assert set(body["fields"]) == {"capacity", "title", "platform", "reminder_offsets_minutes"}
+    status, body = api.post("/api/v1/sessions", session_payload(platform="zoom", zoom_meeting_id="²²²²²²²²²"))
+    assert status == 422 and "zoom_meeting_id" in body["fields"]
+    status, body = api.get("/api/v1/sessions/99999999999999999999")
+    assert status == 404 and body["error"] == "not_found"
+    response = client.delete("/api/v1/sessions")
+    assert response.status_code == 405 and response.get_json()["error"] == "method_not_allowed"
+
+
+def test_checkout_with_non_text_buyer_fields(client, published_session):
+    session_id, _api = published_session()
+    status, body = Api(client).post(f"/api/v1/sessions/{session_id}/checkout", {"name": 5, "email": ["x"]})
+    assert status == 422 and set(body["fields"]) == {"name", "email"}
+
+
+def test_a_session_read_from_the_api_can_be_sent_back_as_a_patch(client, create_creator):
+    api = Api(client, create_creator()[1])
+    _status, created = api.post("/api/v1/sessions", session_payload(platform="zoom", zoom_meeting_id="812 3456 7890"))
+    assert created["zoom_meeting_id"] == "81234567890" and created["zoom_kind"] == "meeting"
+    status, body = api.patch(f"/api/v1/sessions/{created['id']}", {**created, "title": "Renamed"})
+    assert status == 200 and body["title"] == "Renamed"
+    status, body = api.patch(f"/api/v1/sessions/{created['id']}", {"platform": "zoom", "zoom_kind": "webinar"})
+    assert status == 200 and (body["zoom_meeting_id"], body["zoom_kind"]) == ("81234567890", "webinar")
+    status, body = api.patch(f"/api/v1/sessions/{created['id']}", {"platform": "youtube"})
+    assert status == 422 and "youtube_url" in body["fields"]
+    status, body = api.patch(
+        f"/api/v1/sessions/{created['id']}", {"platform": "youtube", "youtube_url": "https://youtu.be/abc"}
+    )
+    assert status == 200 and body["zoom_meeting_id"] is None and body["youtube_url"] == "https://youtu.be/abc"

@@ -55,7 +55,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from .services.payments import build_providers, is_demo_mode
 
     app.extensions["webinar_pay.providers"] = build_providers(app.config)
-    app.config["DEMO_MODE"] = is_demo_mode(app.config)
+    app.config["DEMO_MODE"] = is_demo_mode(app.extensions["webinar_pay.providers"])
 
     from . import cli, web
 

@@ -22,6 +22,15 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
 
+MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL
+
+
+def get_by_id(model, object_id: int | None):
+    """`db.session.get` for ids that come from outside: an id no row can have is simply not found."""
+    if object_id is None or not 0 < object_id <= MAX_ID:
+        return None
+    return db.session.get(model, object_id)
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)

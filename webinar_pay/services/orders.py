@@ -35,6 +35,7 @@ from ..models import (
     Refund,
     RefundStatus,
     SessionStatus,
+    get_by_id,
     utcnow,
 )
 from . import Conflict, NotFound, ServiceError, ValidationError
@@ -97,7 +98,7 @@ def order_for_ticket_token(token: str) -> Order | None:
     order_id, _sep, signature = (token or "").partition(".")
     if not order_id.isdigit() or not signature:
         return None
-    order = db.session.get(Order, int(order_id))
+    order = get_by_id(Order, int(order_id))
     if order is None or not hmac.compare_digest(signature, _ticket_signature(order.id, order.token_nonce)):
         return None
     return order
@@ -172,11 +173,11 @@ def _lock(order: Order) -> Order:
 
 def _validate_buyer(name: str, email: str) -> tuple[str, str]:
     errors = {}
-    name = (name or "").strip()
+    name = name.strip() if isinstance(name, str) else ""
     if not name or len(name) > 120:
         errors["name"] = _("Enter your name.")
     try:
-        email = normalize_email(email)
+        email = normalize_email(email if isinstance(email, str) else "")
     except ValidationError as error:
         errors.update(error.fields)
     if errors:
@@ -446,7 +447,7 @@ def expire_holds(
 
 
 def creator_order(creator_id: int, order_id: int) -> Order:
-    order = db.session.get(Order, order_id)
+    order = get_by_id(Order, order_id)
     if order is None or order.session.creator_id != creator_id:
         raise NotFound(_("No such order."))
     return order

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import current_app
+from flask_babel import gettext as _
 
 from integrations.payments import PaymentProvider
 from integrations.payments.sandbox import SandboxProvider
@@ -20,14 +21,14 @@ def build_providers(config: dict) -> dict[str, PaymentProvider]:
             config["STRIPE_API_BASE"],
             max_network_retries=config.get("STRIPE_MAX_NETWORK_RETRIES", 2),
         )
-    if is_demo_mode(config):
+    if not providers:
         providers["sandbox"] = SandboxProvider(config["BASE_URL"] + "/sandbox/pay")
     return providers
 
 
-def is_demo_mode(config: dict) -> bool:
-    """No payment keys at all: the sandbox stands in, and every page says so."""
-    return not (config["STRIPE_SECRET_KEY"] or config["PAYPAL_CLIENT_ID"])
+def is_demo_mode(providers: dict[str, PaymentProvider]) -> bool:
+    """No real provider configured: the sandbox stands in, and every page says so."""
+    return "sandbox" in providers
 
 
 def providers() -> dict[str, PaymentProvider]:
@@ -38,7 +39,8 @@ def provider(name: str) -> PaymentProvider:
     try:
         return providers()[name]
     except KeyError:
+        choices = ", ".join(providers())
         raise ValidationError(
-            f"payment provider {name!r} is not available",
-            fields={"provider": f"Choose one of: {', '.join(providers())}."},
+            _("This payment method is not available."),
+            fields={"provider": _("Choose one of: %(choices)s.", choices=choices)},
         ) from None

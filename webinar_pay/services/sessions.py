@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from ..extensions import db
-from ..models import Creator, LiveSession, Platform, SessionStatus, utcnow
+from ..models import Creator, LiveSession, Platform, SessionStatus, get_by_id, utcnow
 from ..money import MoneyError, normalize_currency
 from . import Conflict, NotFound, ValidationError
 from .timezones import NonexistentLocalTime, is_valid_timezone, local_to_utc
@@ -20,6 +20,9 @@ DEFAULT_REMINDER_OFFSETS = [1440, 60]
 MAX_CAPACITY = 100_000
 MAX_DURATION_MINUTES = 24 * 60
 MAX_REMINDER_OFFSET = 60 * 24 * 60
+MAX_PRICE = 100_000_000
+# What the API returns about a session but nobody sets; sent back in a PATCH, they are ignored.
+READ_ONLY_FIELDS = frozenset({"id", "status", "seats_taken", "seats_left", "public_url"})
 FIELDS = (
     "title",
     "description",
@@ -52,7 +55,9 @@ def _int_field(value: Any, low: int, high: int) -> int:
 
 
 def _url(value: Any) -> str:
-    value = str(value or "").strip()
+    if not isinstance(value, str):
+        raise ValueError
+    value = value.strip()
     parts = urlparse(value)
     if parts.scheme not in {"http", "https"} or not parts.netloc:
         raise ValueError
@@ -83,8 +88,7 @@ def _reminder_offsets(value: Any) -> list[int]:
 
 def parse_session_fields(raw: Mapping[str, Any], current: LiveSession | None = None) -> dict[str, Any]:
     """Validate what a creator sent. With `current`, missing fields keep their value (PATCH)."""
-    unknown = set(raw) - set(FIELDS)
-    errors: dict[str, str] = {field: _("Unknown field.") for field in unknown}
+    errors: dict[str, str] = {field: _("Unknown field.") for field in set(raw) - set(FIELDS) - READ_ONLY_FIELDS}
     out: dict[str, Any] = {}
 
     def given(field: str) -> bool:
@@ -97,18 +101,25 @@ def parse_session_fields(raw: Mapping[str, Any], current: LiveSession | None = N
             errors[field] = _("This field is required.")
         return False
 
+    def text(field: str) -> str:
+        if not isinstance(raw[field], str):
+            errors[field] = _("Enter text.")
+            return ""
+        return raw[field].strip()
+
     if required("title"):
-        title = str(raw["title"]).strip()
-        if not title or len(title) > 200:
-            errors["title"] = _("Use between 1 and 200 characters.")
-        out["title"] = title
-    if "description" in raw:
-        out["description"] = str(raw["description"] or "").strip()[:20_000]
+        out["title"] = text("title")
+        if not out["title"] or len(out["title"]) > 200:
+            errors.setdefault("title", _("Use between 1 and 200 characters."))
+    if given("description"):
+        out["description"] = text("description")[:20_000]
+    elif "description" in raw:
+        out["description"] = ""
 
     zone = current.timezone if current else None
     if required("timezone"):
-        if is_valid_timezone(str(raw["timezone"])):
-            zone = out["timezone"] = str(raw["timezone"])
+        if is_valid_timezone(text("timezone")):
+            zone = out["timezone"] = raw["timezone"]
         else:
             errors["timezone"] = _("Choose an IANA time zone such as Europe/Paris.")
     if required("starts_at") and "timezone" not in errors:
@@ -123,52 +134,60 @@ def parse_session_fields(raw: Mapping[str, Any], current: LiveSession | None = N
         if required(field):
             try:
                 out[field] = _int_field(raw[field], low, high)
-            except (ValueError, TypeError):
+            except (ValueError, TypeError, OverflowError):
                 errors[field] = _("Enter a whole number from %(low)d to %(high)d.", low=low, high=high)
     if required("price"):
         try:
-            out["price"] = _int_field(raw["price"], 0, 100_000_000)
-        except (ValueError, TypeError):
+            out["price"] = _int_field(raw["price"], 0, MAX_PRICE)
+        except (ValueError, TypeError, OverflowError):
             errors["price"] = _("Enter the price in minor units (cents), zero for a free session.")
     if required("currency"):
         try:
-            out["currency"] = normalize_currency(str(raw["currency"]))
+            out["currency"] = normalize_currency(text("currency"))
         except MoneyError:
             errors["currency"] = _("Enter an ISO 4217 currency code such as EUR.")
 
     platform = current.platform if current else None
     if required("platform"):
-        platform = str(raw["platform"])
-        if platform not in set(Platform):
+        platform = raw["platform"]
+        if not isinstance(platform, str) or platform not in set(Platform):
             errors["platform"] = _("Choose zoom, youtube or link.")
         out["platform"] = platform
-    if platform == Platform.ZOOM:
-        if given("zoom_meeting_id") or current is None or "platform" in out:
-            meeting_id = str(raw.get("zoom_meeting_id") or "").replace(" ", "").strip()
-            if not meeting_id.isdigit() or not 9 <= len(meeting_id) <= 12:
-                errors["zoom_meeting_id"] = _("Enter the Zoom meeting or webinar ID (9 to 12 digits).")
-            out["zoom_meeting_id"] = meeting_id
-        kind = str(raw.get("zoom_kind") or (current.zoom_kind if current else None) or "meeting")
-        if kind not in {"meeting", "webinar"}:
-            errors["zoom_kind"] = _("Choose meeting or webinar.")
-        out["zoom_kind"] = kind
-    for field, needed_for in (("youtube_url", Platform.YOUTUBE), ("join_link", Platform.LINK)):
-        if platform == needed_for and (given(field) or current is None or "platform" in out):
-            try:
-                out[field] = _url(raw.get(field) or getattr(current, field, None))
-            except ValueError:
-                errors[field] = _("Enter a full https:// address.")
+    out.update(_platform_fields(raw, platform, current, errors))
 
     if "reminder_offsets_minutes" in raw:
         try:
             out["reminder_offsets"] = _reminder_offsets(raw["reminder_offsets_minutes"] or [])
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, OverflowError):
             errors["reminder_offsets_minutes"] = _("Enter minutes before the start, such as 1440, 60.")
     elif current is None:
         out["reminder_offsets"] = list(DEFAULT_REMINDER_OFFSETS)
 
     if errors:
         raise ValidationError(_("Please correct the marked fields."), fields=errors)
+    return out
+
+
+def _platform_fields(
+    raw: Mapping[str, Any], platform: str | None, current: LiveSession | None, errors: dict[str, str]
+) -> dict[str, Any]:
+    """The reference the chosen platform needs; the other platforms' references are cleared."""
+    out: dict[str, Any] = {"zoom_meeting_id": None, "zoom_kind": None, "youtube_url": None, "join_link": None}
+    if platform == Platform.ZOOM:
+        meeting_id = str(raw.get("zoom_meeting_id") or getattr(current, "zoom_meeting_id", None) or "")
+        meeting_id = meeting_id.replace(" ", "").strip()
+        if not (meeting_id.isascii() and meeting_id.isdigit() and 9 <= len(meeting_id) <= 12):
+            errors["zoom_meeting_id"] = _("Enter the Zoom meeting or webinar ID (9 to 12 digits).")
+        kind = raw.get("zoom_kind") or getattr(current, "zoom_kind", None) or "meeting"
+        if not isinstance(kind, str) or kind not in {"meeting", "webinar"}:
+            errors["zoom_kind"] = _("Choose meeting or webinar.")
+        out.update(zoom_meeting_id=meeting_id, zoom_kind=kind)
+    for field, needed_for in (("youtube_url", Platform.YOUTUBE), ("join_link", Platform.LINK)):
+        if platform == needed_for:
+            try:
+                out[field] = _url(raw.get(field) or getattr(current, field, None))
+            except ValueError:
+                errors[field] = _("Enter a full https:// address.")
     return out
 
 
@@ -217,14 +236,14 @@ def creator_sessions(creator: Creator) -> list[LiveSession]:
 
 def creator_session(creator: Creator, session_id: int) -> LiveSession:
     """A creator's own session; someone else's is reported as missing, never as forbidden."""
-    session = db.session.get(LiveSession, session_id)
+    session = get_by_id(LiveSession, session_id)
     if session is None or session.creator_id != creator.id:
         raise NotFound(_("No such session."))
     return session
 
 
 def public_session(session_id: int) -> LiveSession:
-    session = db.session.get(LiveSession, session_id)
+    session = get_by_id(LiveSession, session_id)
     if session is None or session.status == SessionStatus.DRAFT:
         raise NotFound(_("No such session."))
     return session

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from integrations.payments import PaymentOutcome, WebhookEvent
 
 from ..extensions import db
-from ..models import Order, ProviderEvent
+from ..models import Order, ProviderEvent, get_by_id
 from .orders import checkout_expired, confirm_payment, payment_failed, process_refunds
 
 
@@ -59,7 +59,7 @@ def _apply(provider_name: str, event: WebhookEvent, record: ProviderEvent) -> st
 
 def _order_for(provider_name: str, order_id: int | None, provider_ref: str) -> Order | None:
     """The order the event speaks of: by our id in the metadata, cross-checked with the provider's ref."""
-    order = db.session.get(Order, order_id) if order_id else None
+    order = get_by_id(Order, order_id)
     if order is None:
         order = db.session.scalar(
             select(Order).where(Order.provider == provider_name, Order.provider_ref == provider_ref)

@@ -109,6 +109,20 @@ def init_app(app: Flask) -> None:
             return error_response("not_found", _("Not found."), 404)
         return render_template("error.html", message=_("This page does not exist.")), 404
 
+    @app.errorhandler(405)
+    def method_not_allowed(error):
+        if _wants_json():
+            return error_response("method_not_allowed", _("This method is not allowed here."), 405)
+        return render_template("error.html", message=_("This method is not allowed here.")), 405
+
+    @app.errorhandler(500)
+    def internal_error(error):
+        db.session.rollback()
+        message = _("Something went wrong on our side. Nothing was charged twice; please try again.")
+        if _wants_json():
+            return error_response("internal_error", message, 500)
+        return render_template("error.html", message=message), 500
+
     @app.errorhandler(429)
     def too_many(error):
         message = _("Too many attempts. Please wait a minute and try again.")

@@ -7,11 +7,11 @@ from functools import wraps
 from flask import Blueprint, current_app, g, jsonify, request, url_for
 from flask_babel import gettext as _
 
-from ..extensions import csrf, db, limiter
+from ..extensions import csrf, limiter
 from ..models import LiveSession, Order
-from ..services import NotFound, ValidationError
+from ..services import ValidationError
 from ..services.creators import creator_for_api_token
-from ..services.orders import order_for_ticket_token, start_checkout, ticket_token, ticket_url
+from ..services.orders import creator_order, order_for_ticket_token, start_checkout, ticket_token, ticket_url
 from ..services.sessions import (
     create_session,
     creator_session,
@@ -32,15 +32,19 @@ def _bearer() -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
+def _unauthorized(message: str):
+    response, status = error_response("unauthorized", message, 401)
+    response.headers["WWW-Authenticate"] = 'Bearer realm="webinar_pay"'
+    return response, status
+
+
 def token_required(view):
     @wraps(view)
     def wrapper(*args, **kwargs):
         token = _bearer()
         creator = creator_for_api_token(token) if token else None
         if creator is None:
-            response, status = error_response("unauthorized", _("A valid API token is required."), 401)
-            response.headers["WWW-Authenticate"] = 'Bearer realm="webinar_pay"'
-            return response, status
+            return _unauthorized(_("A valid API token is required."))
         g.creator = creator
         return view(*args, **kwargs)
 
@@ -159,14 +163,10 @@ def checkout(session_id: int):
 @bp.get("/orders/<int:order_id>")
 def get_order(order_id: int):
     token = _bearer()
-    if not token:
-        return error_response("unauthorized", _("A creator token or the order's access token is required."), 401)
-    order = order_for_ticket_token(token)
+    order = order_for_ticket_token(token) if token else None
     if order is None or order.id != order_id:
-        creator = creator_for_api_token(token)
-        order = db.session.get(Order, order_id) if creator else None
+        creator = creator_for_api_token(token) if token else None
         if creator is None:
-            return error_response("unauthorized", _("A creator token or the order's access token is required."), 401)
-        if order is None or order.session.creator_id != creator.id:
-            raise NotFound(_("No such order."))
+            return _unauthorized(_("A creator token or the order's access token is required."))
+        order = creator_order(creator.id, order_id)
     return jsonify(order_json(order))
