@@ -60,7 +60,9 @@ def fake_stripe() -> Iterator[FakeStripe]:
 
 
 def _worker_suffix() -> str:
-    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+    """Unique per test process, so that two runs at once on one server never share a database."""
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID", str(os.getpid()))[:8]
+    return f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{run}"
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
