@@ -93,6 +93,9 @@ def test_card_payment_journey(shop, fake_stripe):
 
     ticket = requests.get(checkout["ticket_url"] + "?from=checkout", timeout=10)
     assert "pending" in ticket.text and "waiting for the payment provider" in ticket.text
+    join_link = checkout["ticket_url"].replace("/t/", "/j/")
+    early = requests.get(join_link, allow_redirects=False, timeout=10)
+    assert early.status_code == 403 and "not paid yet" in early.text
     assert shop.order(order_id)["status"] == "pending"  # the success page confirms nothing
 
     event = fake_stripe.complete_session(cs["id"])
@@ -103,7 +106,9 @@ def test_card_payment_journey(shop, fake_stripe):
     assert order["enrollment"] == {"status": "enrolled", "join_url": "https://meet.example.com/watercolour"}
     assert fake_stripe.payment_intents[cs["payment_intent"]]["metadata"] == {"order_id": str(order_id)}
     ticket = requests.get(checkout["ticket_url"], timeout=10)
-    assert "You're in" in ticket.text and "https://meet.example.com/watercolour" in ticket.text
+    assert "You're in" in ticket.text and 'href="/j/' in ticket.text
+    joined = requests.get(join_link, allow_redirects=False, timeout=10)
+    assert (joined.status_code, joined.headers["Location"]) == (303, "https://meet.example.com/watercolour")
     assert ticket.headers["Cache-Control"] == "no-store"
 
     again = shop.webhook(event)

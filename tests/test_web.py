@@ -185,8 +185,10 @@ def test_demo_mode_banner_and_sandbox_payment(demo_app, create_creator):
     pay_page = response.location.replace("http://127.0.0.1:5000", "")
     assert pay_page.startswith("/sandbox/pay/")
     response = client.post(pay_page, data={"csrf_token": csrf_token(client, pay_page), "action": "pay"})
-    ticket = client.get(response.location).get_data(as_text=True)
-    assert "You're in" in ticket and "https://meet.example.com/watercolour" in ticket
+    ticket_path = response.location.split("?")[0]
+    assert "You're in" in client.get(response.location).get_data(as_text=True)
+    joined = client.get(ticket_path.replace("/t/", "/j/"))
+    assert (joined.status_code, joined.location) == (303, "https://meet.example.com/watercolour")
 
 
 def test_sandbox_is_closed_when_real_keys_are_set(client, published_session):

@@ -152,7 +152,10 @@ def test_demo_journey_from_signup_to_paid_ticket(live_server, new_page, screensh
     expect(attendee).to_have_url(re.compile(r"/t/[^/?]+(\?from=checkout)?$"))
     expect(attendee.locator("#order-status")).to_have_text("paid")
     expect(attendee.locator(".ticket .success")).to_contain_text("€25.00")
-    expect(attendee.get_by_role("link", name="Join the session")).to_have_attribute("href", JOIN_LINK)
+    join = attendee.get_by_role("link", name="Join the session")
+    expect(join).to_have_attribute("href", re.compile(r"^/j/\d+\.[\w-]+$"))
+    response = attendee.request.get(server.url + join.get_attribute("href"), max_redirects=0)
+    assert (response.status, response.headers["location"]) == (303, JOIN_LINK)
     expect_test_mode_banner(attendee)
     screenshot(attendee, "06-ticket-paid")
 

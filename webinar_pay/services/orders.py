@@ -108,6 +108,19 @@ def ticket_url(order: Order) -> str:
     return current_app.config["BASE_URL"] + url_for("storefront.ticket", token=ticket_token(order))
 
 
+def join_link(order: Order) -> str:
+    """The attendee's personal way in, on our domain: it leads to the platform only while the order is paid."""
+    return current_app.config["BASE_URL"] + url_for("storefront.join", token=ticket_token(order))
+
+
+def join_destination(order: Order) -> str | None:
+    """Where the personal join link leads right now, or None when it must not lead anywhere."""
+    enrollment = order.enrollment
+    if order.status != OrderStatus.PAID or enrollment is None or enrollment.status != EnrollmentStatus.ENROLLED:
+        return None
+    return enrollment.join_url
+
+
 # -- state changes ---------------------------------------------------------------------------------
 
 

@@ -9,7 +9,13 @@ from sqlalchemy import select
 from ..extensions import db, limiter
 from ..models import Order, OrderStatus
 from ..services import ServiceError
-from ..services.orders import cancel_checkout, order_for_ticket_token, start_checkout, ticket_token
+from ..services.orders import (
+    cancel_checkout,
+    join_destination,
+    order_for_ticket_token,
+    start_checkout,
+    ticket_token,
+)
 from ..services.payments import provider as get_provider
 from ..services.payments import providers
 from ..services.sessions import public_session, upcoming_sessions
@@ -90,6 +96,16 @@ def ticket_status(token: str):
             status=order.status, hold_expires_at=order.hold_expires_at.isoformat() if order.hold_expires_at else None
         )
     )
+
+
+@bp.get("/j/<token>")
+def join(token: str):
+    order = _ticket_order(token)
+    destination = join_destination(order)
+    if destination is None:
+        page = render_template("storefront/join_unavailable.html", order=order, session=order.session, token=token)
+        return _private(current_app.make_response((page, 403)))
+    return _private(redirect(destination, code=303))
 
 
 @bp.post("/t/<token>/release")
