@@ -89,3 +89,4 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
 def _configure_logging(app: Flask) -> None:
     if not app.debug and not app.testing:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.getLogger("stripe").setLevel(logging.WARNING)  # it logs every request at INFO

@@ -1,0 +1,132 @@
+"""Flash sale: many buyers race for few seats through the real checkout route (provider: the fake Stripe).
+
+python -m benchmarks.flash_sale [--db postgresql|sqlite] [--buyers 2000] [--seats 500] [--concurrency 64]
+Fails (exit 1) unless exactly `--seats` seats are sold. The ceiling is a bare route doing one conditional
+seat update and one insert on the same database, under the same gunicorn and the same load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import requests
+from sqlalchemy import func, select
+
+from benchmarks.harness import (
+    Gunicorn,
+    app_context,
+    app_environment,
+    drop_database,
+    fresh_database,
+    latencies,
+    load,
+    migrate,
+    ms,
+    percentile,
+    publish_session,
+    table,
+)
+from tests.fakes.fake_stripe import FakeStripe
+
+
+def rate(results, seats: int) -> float:
+    """Holds per second: seats sold over the time until the last seat was sold."""
+    sold = sorted(end for status, _start, end in results if status == 201)
+    return len(sold) / sold[-1] if sold else 0.0
+
+
+def checkout_requests(url: str, session_id: int, buyers: int) -> list[dict]:
+    return [
+        {"method": "POST", "url": f"{url}/api/v1/sessions/{session_id}/checkout",
+         "json": {"name": f"Buyer {i}", "email": f"buyer{i}@example.com", "provider": "stripe"}}
+        for i in range(buyers)
+    ]  # fmt: skip
+
+
+def run(db: str = "postgresql", buyers: int = 2000, seats: int = 500, concurrency: int = 64, workers: int = 4) -> dict:
+    database_url = fresh_database(db, "flash")
+    try:
+        with FakeStripe(api_key="sk_test_bench", webhook_secret="whsec_bench") as stripe:
+            env = app_environment(database_url, stripe)
+            migrate(env)
+            session_id = publish_session(env, capacity=seats)
+            with Gunicorn("app:app", env, workers=workers) as app:
+                results = load(checkout_requests(app.url, session_id, buyers), concurrency)
+                session = requests.get(f"{app.url}/s/{session_id}", timeout=30)
+            with app_context(env):
+                from webinar_pay.extensions import db as database
+                from webinar_pay.models import LiveSession, Order
+
+                taken = database.session.get(LiveSession, session_id).seats_taken
+                holding = database.session.scalar(
+                    select(func.count()).select_from(Order).where(Order.holds_seat.is_(True))
+                )
+                database.engine.dispose()
+        with Gunicorn("benchmarks.ceiling_app:app", env, workers=workers) as ceiling:
+            requests.post(f"{ceiling.url}/reset?capacity={seats}", timeout=60).raise_for_status()
+            hold = [{"method": "POST", "url": f"{ceiling.url}/hold", "json": {"email": f"b{i}@example.com"}}
+                    for i in range(buyers)]  # fmt: skip
+            ceiling_results = load(hold, concurrency)
+    finally:
+        drop_database(database_url)
+
+    statuses = [status for status, _s, _e in results]
+    report = {
+        "db": db,
+        "buyers": buyers,
+        "seats": seats,
+        "sold": statuses.count(201),
+        "sold_out_answers": statuses.count(409),
+        "errors": len(statuses) - statuses.count(201) - statuses.count(409),
+        "seats_taken": taken,
+        "orders_holding": holding,
+        "storefront_ok": session.status_code == 200,
+        "holds_per_s": rate(results, seats),
+        "ceiling_holds_per_s": rate(ceiling_results, seats),
+        "p50_sold": percentile(latencies(results, {201}), 50),
+        "p99_sold": percentile(latencies(results, {201}), 99),
+        "p50_sold_out": percentile(latencies(results, {409}), 50),
+        "p99_sold_out": percentile(latencies(results, {409}), 99),
+        "ceiling_p99": percentile(latencies(ceiling_results, {201, 409}), 99),
+        "p99_all": percentile(latencies(results, {201, 409}), 99),
+        "wall_s": max(end for _s, _b, end in results),
+    }
+    report["ok"] = report["sold"] == seats == report["seats_taken"] == report["orders_holding"] and not report["errors"]
+    return report
+
+
+def render(r: dict) -> str:
+    ratio = r["holds_per_s"] / r["ceiling_holds_per_s"] if r["ceiling_holds_per_s"] else 0
+    return table(
+        f"Flash sale on {r['db']}: {r['buyers']} buyers, {r['seats']} seats",
+        [
+            ("measure", "webinar_pay", "ceiling", "ratio / target"),
+            ("seats sold", f"{r['sold']} (taken {r['seats_taken']})", str(r["seats"]),
+             "exact" if r["ok"] else "WRONG"),
+            ("holds/s", f"{r['holds_per_s']:.0f}", f"{r['ceiling_holds_per_s']:.0f}", f"{ratio:.0%} (≥ 50 %)"),
+            ("p99, all answers", ms(r["p99_all"]), ms(r["ceiling_p99"]),
+             f"{r['p99_all'] / r['ceiling_p99']:.1f}× (≤ 2×)" if r["ceiling_p99"] else "—"),
+            ("p50 / p99 sold", f"{ms(r['p50_sold'])} / {ms(r['p99_sold'])}", "", ""),
+            ("p50 / p99 sold out", f"{ms(r['p50_sold_out'])} / {ms(r['p99_sold_out'])}", "", ""),
+            ("all buyers served in", f"{r['wall_s']:.1f} s", "", "(arrivals within ~10 s)"),
+            ("errors", str(r["errors"]), "", "0"),
+        ],
+    )  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", choices=["postgresql", "sqlite"], default="postgresql")
+    parser.add_argument("--buyers", type=int, default=2000)
+    parser.add_argument("--seats", type=int, default=500)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=4)
+    args = parser.parse_args(argv)
+    report = run(args.db, args.buyers, args.seats, args.concurrency, args.workers)
+    print(render(report))
+    return 0 if report["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

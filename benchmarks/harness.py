@@ -1,0 +1,202 @@
+"""What every scenario needs: a fresh database, the app and the ceiling under gunicorn, the fake Stripe,
+the load generator in its own process, and a small results table."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+import requests
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+SECRET_KEY = "benchmark-secret-key-0123456789-abcdefghijklmnop"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def fresh_database(kind: str, name: str) -> str:
+    """An empty database for one scenario: a new PostgreSQL database, or a new SQLite file."""
+    if kind == "sqlite":
+        return f"sqlite:///{Path(tempfile.mkdtemp(prefix='webinar_pay_bench_')) / 'bench.sqlite3'}"
+    base = make_url(os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL") or DEFAULT_POSTGRES)
+    base = base.set(drivername="postgresql+psycopg")
+    database = f"{base.database}_bench_{name}_{os.getpid()}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{database}"'))
+    admin.dispose()
+    return base.set(database=database).render_as_string(hide_password=False)
+
+
+def drop_database(url: str) -> None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        return
+    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def app_environment(database_url: str, stripe=None, **extra: str) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "WEBINAR_PAY_ENV": "production",
+        "SECRET_KEY": SECRET_KEY,
+        "DATABASE_URL": database_url,
+        "SCHEDULER_ENABLED": "0",
+        "RATELIMIT_ENABLED": "0",  # every simulated buyer comes from 127.0.0.1
+        "PYTHONPATH": str(ROOT),
+    }
+    if stripe is not None:
+        env.update(STRIPE_SECRET_KEY=stripe.api_key, STRIPE_WEBHOOK_SECRET=stripe.webhook_secret,
+                   STRIPE_API_BASE=stripe.base_url)  # fmt: skip
+    env.update(extra)
+    return env
+
+
+def migrate(env: dict[str, str]) -> None:
+    subprocess.run([sys.executable, "-m", "flask", "--app", "app", "db", "upgrade"], cwd=ROOT, env=env, check=True,
+                   capture_output=True)  # fmt: skip
+
+
+@dataclass
+class Gunicorn:
+    """`gunicorn app:app` (or the ceiling) with several workers, on a free port of 127.0.0.1."""
+
+    target: str
+    env: dict[str, str]
+    workers: int = 4
+    threads: int = 4
+    url: str = ""
+    process: subprocess.Popen | None = field(default=None, repr=False)
+
+    def __enter__(self) -> Gunicorn:
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        env = {**self.env, "BASE_URL": self.url}
+        command = [
+            sys.executable, "-m", "gunicorn", self.target, "-b", f"127.0.0.1:{port}", "-w", str(self.workers),
+            "--threads", str(self.threads), "-k", "gthread", "--log-level", "warning", "--backlog", "2048",
+        ]  # fmt: skip
+        self.process = subprocess.Popen(command, cwd=ROOT, env=env)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                requests.get(self.url + "/nothing-here", timeout=10)
+                return self
+            except requests.RequestException:
+                time.sleep(0.2)
+        self.__exit__()
+        raise RuntimeError(f"gunicorn {self.target} did not start")
+
+    def __exit__(self, *exc) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def load(requests_: list[dict], concurrency: int) -> list[tuple[int, float, float]]:
+    """Send the requests from a separate process; returns (status, start, end) per request."""
+    job = json.dumps({"concurrency": concurrency, "requests": requests_})
+    result = subprocess.run([sys.executable, "-m", "benchmarks.loadgen"], cwd=ROOT, input=job, capture_output=True,
+                            text=True, check=True)  # fmt: skip
+    return [tuple(row) for row in json.loads(result.stdout)]
+
+
+def start_load(requests_: list[dict], concurrency: int) -> subprocess.Popen:
+    """Like `load`, but in the background: collect the results with `finish_load`."""
+    with tempfile.TemporaryFile("w+") as job:
+        json.dump({"concurrency": concurrency, "requests": requests_}, job)
+        job.seek(0)
+        return subprocess.Popen([sys.executable, "-m", "benchmarks.loadgen"], cwd=ROOT, stdin=job,
+                                stdout=subprocess.PIPE, text=True)  # fmt: skip
+
+
+def finish_load(process: subprocess.Popen) -> list[tuple[int, float, float]]:
+    output, _ = process.communicate()
+    return [tuple(row) for row in json.loads(output)]
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def latencies(results, statuses: set[int]) -> list[float]:
+    return [(end - start) * 1000 for status, start, end in results if status in statuses]
+
+
+def ms(value: float) -> str:
+    return f"{value:.0f} ms" if value == value else "—"
+
+
+def table(title: str, rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    lines = [f"## {title}", ""]
+    for index, row in enumerate(rows):
+        lines.append("| " + " | ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(row)) + " |")
+        if index == 0:
+            lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    return f"{platform.node()} · {os.cpu_count()} cores · Python {platform.python_version()}"
+
+
+def publish_session(env: dict[str, str], capacity: int, price: int = 2500) -> int:
+    """A creator and one published session, made through the app's own services."""
+    from webinar_pay import create_app
+    from webinar_pay.extensions import db
+    from webinar_pay.models import utcnow
+    from webinar_pay.services.creators import create_creator
+    from webinar_pay.services.sessions import create_session
+    from webinar_pay.services.sessions import publish_session as publish
+
+    app = create_app(_config_from(env))
+    with app.app_context():
+        creator = create_creator(f"bench-{time.time_ns()}@example.com", "Bench Creator", "benchmark password", "UTC")
+        session = create_session(creator, {
+            "title": "Flash sale", "starts_at": (utcnow() + timedelta(days=3)).isoformat(), "timezone": "UTC",
+            "duration_minutes": 60, "price": price, "currency": "EUR", "capacity": capacity, "platform": "link",
+            "join_link": "https://meet.example.com/bench",
+        })  # fmt: skip
+        publish(session)
+        session_id = session.id
+        db.engine.dispose()
+    return session_id
+
+
+def _config_from(env: dict[str, str]) -> dict:
+    return {"ENV_NAME": "production", "SECRET_KEY": env["SECRET_KEY"], "SQLALCHEMY_DATABASE_URI": env["DATABASE_URL"],
+            "STRIPE_SECRET_KEY": env.get("STRIPE_SECRET_KEY", ""), "STRIPE_API_BASE": env.get("STRIPE_API_BASE", ""),
+            "STRIPE_WEBHOOK_SECRET": env.get("STRIPE_WEBHOOK_SECRET", "")}  # fmt: skip
+
+
+def app_context(env: dict[str, str]):
+    from webinar_pay import create_app
+
+    return create_app(_config_from(env)).app_context()

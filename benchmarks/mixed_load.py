@@ -1,0 +1,91 @@
+"""Mixed load: how fast the storefront answers while a flash sale runs, against the same storefront idle.
+
+python -m benchmarks.mixed_load [--db postgresql|sqlite] [--pages 600] [--buyers 2000] [--seats 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from benchmarks.flash_sale import checkout_requests
+from benchmarks.harness import (
+    Gunicorn,
+    app_environment,
+    drop_database,
+    finish_load,
+    fresh_database,
+    latencies,
+    load,
+    migrate,
+    ms,
+    percentile,
+    publish_session,
+    start_load,
+    table,
+)
+from tests.fakes.fake_stripe import FakeStripe
+
+PAGE_CONCURRENCY = 8
+
+
+def run(db: str = "postgresql", pages: int = 600, buyers: int = 2000, seats: int = 500, concurrency: int = 64,
+        workers: int = 4) -> dict:  # fmt: skip
+    database_url = fresh_database(db, "mixed")
+    try:
+        with FakeStripe(api_key="sk_test_bench", webhook_secret="whsec_bench") as stripe:
+            env = app_environment(database_url, stripe)
+            migrate(env)
+            session_id = publish_session(env, capacity=seats)
+            with Gunicorn("app:app", env, workers=workers) as app:
+                browse = [{"url": f"{app.url}/"} if i % 2 else {"url": f"{app.url}/s/{session_id}"}
+                          for i in range(pages)]  # fmt: skip
+                idle = load(browse, PAGE_CONCURRENCY)
+                sale = start_load(checkout_requests(app.url, session_id, buyers), concurrency)
+                busy = load(browse, PAGE_CONCURRENCY)
+                sale_results = finish_load(sale)
+    finally:
+        drop_database(database_url)
+    report = {
+        "db": db,
+        "pages": pages,
+        "idle_p50": percentile(latencies(idle, {200}), 50),
+        "idle_p99": percentile(latencies(idle, {200}), 99),
+        "busy_p50": percentile(latencies(busy, {200}), 50),
+        "busy_p99": percentile(latencies(busy, {200}), 99),
+        "page_errors": sum(1 for status, _s, _e in idle + busy if status != 200),
+        "sold": sum(1 for status, _s, _e in sale_results if status == 201),
+        "seats": seats,
+    }
+    report["ok"] = not report["page_errors"] and report["sold"] == seats
+    return report
+
+
+def render(r: dict) -> str:
+    return table(
+        f"Mixed load on {r['db']}: storefront pages while a flash sale runs",
+        [
+            ("measure", "idle", "during the sale", "ratio"),
+            ("storefront p50", ms(r["idle_p50"]), ms(r["busy_p50"]), f"{r['busy_p50'] / r['idle_p50']:.1f}×"),
+            ("storefront p99", ms(r["idle_p99"]), ms(r["busy_p99"]), f"{r['busy_p99'] / r['idle_p99']:.1f}×"),
+            ("page errors", "", str(r["page_errors"]), ""),
+            ("seats sold meanwhile", "", f"{r['sold']} of {r['seats']}", ""),
+        ],
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", choices=["postgresql", "sqlite"], default="postgresql")
+    parser.add_argument("--pages", type=int, default=600)
+    parser.add_argument("--buyers", type=int, default=2000)
+    parser.add_argument("--seats", type=int, default=500)
+    parser.add_argument("--workers", type=int, default=4)
+    args = parser.parse_args(argv)
+    report = run(args.db, args.pages, args.buyers, args.seats, workers=args.workers)
+    print(render(report))
+    return 0 if report["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
