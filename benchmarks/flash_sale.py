@@ -62,7 +62,6 @@ def run(db: str = "postgresql", buyers: int = 2000, seats: int = 500, concurrenc
                 holding = database.session.scalar(
                     select(func.count()).select_from(Order).where(Order.holds_seat.is_(True))
                 )
-                database.engine.dispose()
         with Gunicorn("benchmarks.ceiling_app:app", env, workers=workers) as ceiling:
             requests.post(f"{ceiling.url}/reset?capacity={seats}", timeout=60).raise_for_status()
             hold = [{"method": "POST", "url": f"{ceiling.url}/hold", "json": {"email": f"b{i}@example.com"}}

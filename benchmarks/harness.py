@@ -12,6 +12,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -169,15 +171,12 @@ def machine() -> str:
 
 def publish_session(env: dict[str, str], capacity: int, price: int = 2500) -> int:
     """A creator and one published session, made through the app's own services."""
-    from webinar_pay import create_app
-    from webinar_pay.extensions import db
     from webinar_pay.models import utcnow
     from webinar_pay.services.creators import create_creator
     from webinar_pay.services.sessions import create_session
     from webinar_pay.services.sessions import publish_session as publish
 
-    app = create_app(_config_from(env))
-    with app.app_context():
+    with app_context(env):
         creator = create_creator(f"bench-{time.time_ns()}@example.com", "Bench Creator", "benchmark password", "UTC")
         session = create_session(creator, {
             "title": "Flash sale", "starts_at": (utcnow() + timedelta(days=3)).isoformat(), "timezone": "UTC",
@@ -185,9 +184,7 @@ def publish_session(env: dict[str, str], capacity: int, price: int = 2500) -> in
             "join_link": "https://meet.example.com/bench",
         })  # fmt: skip
         publish(session)
-        session_id = session.id
-        db.engine.dispose()
-    return session_id
+        return session.id
 
 
 def _config_from(env: dict[str, str]) -> dict:
@@ -196,7 +193,15 @@ def _config_from(env: dict[str, str]) -> dict:
             "STRIPE_WEBHOOK_SECRET": env.get("STRIPE_WEBHOOK_SECRET", "")}  # fmt: skip
 
 
-def app_context(env: dict[str, str]):
+@contextmanager
+def app_context(env: dict[str, str]) -> Iterator[None]:
+    """The app's context on the benchmark database; every connection is closed on the way out."""
     from webinar_pay import create_app
+    from webinar_pay.extensions import db
 
-    return create_app(_config_from(env)).app_context()
+    with create_app(_config_from(env)).app_context():
+        try:
+            yield
+        finally:
+            db.session.remove()
+            db.engine.dispose()

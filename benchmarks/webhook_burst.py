@@ -57,7 +57,6 @@ def pending_orders(env: dict, session_id: int, count: int) -> list[int]:
         db.session.commit()
         ids = list(db.session.scalars(select(Order.id).where(Order.session_id == session_id).order_by(Order.id)))
         assert db.session.get(LiveSession, session_id).seats_taken == count
-        db.engine.dispose()
     return ids
 
 
@@ -87,7 +86,6 @@ def check_effects(env: dict, count: int) -> dict:
             counts["confirmations"] = db.session.scalar(
                 text("SELECT count(*) FROM outbox_messages WHERE kind = 'confirmation'")
             )
-        db.engine.dispose()
     counts["ok"] = all(value == count for value in counts.values())
     return counts
 

@@ -21,7 +21,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from werkzeug.serving import make_server
 
+from tests.fakes.fake_paypal import FakePayPal
 from tests.fakes.fake_stripe import FakeStripe
+from tests.fakes.fake_zoom import FakeZoom
 from webinar_pay import create_app
 from webinar_pay.extensions import db
 from webinar_pay.models import utcnow
@@ -53,6 +55,19 @@ def only_loopback(monkeypatch):
 @pytest.fixture(scope="session")
 def fake_stripe() -> Iterator[FakeStripe]:
     with FakeStripe(api_key=STRIPE_KEY, webhook_secret=STRIPE_WEBHOOK_SECRET) as fake:
+        yield fake
+
+
+@pytest.fixture(scope="session")
+def fake_paypal() -> Iterator[FakePayPal]:
+    with FakePayPal() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake_zoom() -> Iterator[FakeZoom]:
+    """A fresh fake Zoom per test (meetings and registrants are per test)."""
+    with FakeZoom() as fake:
         yield fake
 
 
@@ -150,6 +165,20 @@ def stripe_config(fake_stripe) -> dict:
         "STRIPE_SECRET_KEY": fake_stripe.api_key,
         "STRIPE_WEBHOOK_SECRET": fake_stripe.webhook_secret,
         "STRIPE_API_BASE": fake_stripe.base_url,
+    }
+
+
+@pytest.fixture
+def paypal_config(fake_paypal) -> dict:
+    """PayPal through the fake; its webhook certificate is served from 127.0.0.1, trusted here."""
+    return {
+        "PAYPAL_CLIENT_ID": fake_paypal.client_id,
+        "PAYPAL_CLIENT_SECRET": fake_paypal.client_secret,
+        "PAYPAL_WEBHOOK_ID": fake_paypal.webhook_id,
+        "PAYPAL_API_BASE": fake_paypal.base_url,
+        "PAYPAL_WEBHOOK_VERIFY": "offline",
+        "PAYPAL_CERT_HOSTS": "127.0.0.1",
+        "PAYPAL_TIMEOUT_SECONDS": 5,
     }
 
 

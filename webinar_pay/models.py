@@ -12,6 +12,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -127,6 +128,9 @@ class LiveSession(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The real start and end, as Zoom reports them (webhooks); the thank-you email keys off ended_at.
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     creator: Mapped[Creator] = relationship(back_populates="sessions")
     orders: Mapped[list[Order]] = relationship(back_populates="session", order_by="Order.id")
@@ -247,6 +251,16 @@ class EnrollmentStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+# The only legal moves; `services.enrollment` is the one writer. A failed enrolment goes back to pending when
+# the creator (or a fixed configuration) retries it.
+ENROLLMENT_TRANSITIONS: dict[EnrollmentStatus, set[EnrollmentStatus]] = {
+    EnrollmentStatus.PENDING: {EnrollmentStatus.ENROLLED, EnrollmentStatus.FAILED, EnrollmentStatus.CANCELLED},
+    EnrollmentStatus.FAILED: {EnrollmentStatus.PENDING, EnrollmentStatus.CANCELLED},
+    EnrollmentStatus.ENROLLED: {EnrollmentStatus.CANCELLED},
+    EnrollmentStatus.CANCELLED: set(),
+}
+
+
 class Enrollment(db.Model):
     __tablename__ = "enrollments"
 
@@ -254,10 +268,13 @@ class Enrollment(db.Model):
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), unique=True)
     status: Mapped[str] = mapped_column(String(20), default=EnrollmentStatus.PENDING, index=True)
     join_url: Mapped[str | None] = mapped_column(String(1000))
-    registrant_id: Mapped[str | None] = mapped_column(String(255))
+    registrant_id: Mapped[str | None] = mapped_column(String(255), index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    alerted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attended: Mapped[bool | None] = mapped_column(Boolean)  # None: unknown (no attendance report)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -278,3 +295,46 @@ class ProviderEvent(db.Model):
     payload: Mapped[str] = mapped_column(Text)
     outcome: Mapped[str] = mapped_column(String(255), default="")
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+# Sent and failed messages may be armed again (a resend, a second update after another move).
+OUTBOX_TRANSITIONS: dict[OutboxStatus, set[OutboxStatus]] = {
+    OutboxStatus.PENDING: {OutboxStatus.SENDING, OutboxStatus.CANCELLED},
+    OutboxStatus.SENDING: {OutboxStatus.SENT, OutboxStatus.FAILED, OutboxStatus.PENDING, OutboxStatus.CANCELLED},
+    OutboxStatus.SENT: {OutboxStatus.PENDING},
+    OutboxStatus.FAILED: {OutboxStatus.PENDING, OutboxStatus.CANCELLED},
+    OutboxStatus.CANCELLED: {OutboxStatus.PENDING},
+}
+
+
+class OutboxMessage(db.Model):
+    """Every email the app will send. Services plan, move or cancel rows; only the dispatcher sends."""
+
+    __tablename__ = "outbox_messages"
+    __table_args__ = (
+        UniqueConstraint("order_id", "kind", name="uq_outbox_messages_order_kind"),
+        Index("ix_outbox_messages_status_due_at", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    kind: Mapped[str] = mapped_column(String(40))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(20), default=OutboxStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    ics_sequence: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    order: Mapped[Order] = relationship()

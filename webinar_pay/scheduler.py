@@ -1,4 +1,4 @@
-"""Periodic work: give expired holds back (asking the provider first), send due refunds.
+"""Periodic work: give expired holds back (asking the provider first), send due refunds and due emails.
 
 The jobs keep no state of their own: every tick re-reads the database and claims its rows atomically,
 so any number of processes may run them. APScheduler only supplies the clock.
@@ -14,7 +14,9 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
 from .extensions import db
+from .services.enrollment import enroll_due
 from .services.orders import expire_holds, process_refunds
+from .services.outbox import send_due_emails
 
 log = logging.getLogger(__name__)
 _started_lock = threading.Lock()
@@ -23,7 +25,13 @@ _started_lock = threading.Lock()
 def tick() -> dict[str, int]:
     """One pass of every job. Needs an app context."""
     results = {}
-    for name, job in (("expire_holds", expire_holds), ("process_refunds", process_refunds)):
+    jobs = (
+        ("expire_holds", expire_holds),
+        ("process_refunds", process_refunds),
+        ("enroll_due", enroll_due),  # before the emails, so that they carry the fresh join link
+        ("send_emails", send_due_emails),
+    )
+    for name, job in jobs:
         try:
             results[name] = job()
         except Exception:

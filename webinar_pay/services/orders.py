@@ -40,6 +40,7 @@ from ..models import (
 )
 from . import Conflict, NotFound, ServiceError, ValidationError
 from .creators import normalize_email
+from .outbox import REFUND, cancel_messages, plan_messages
 from .payments import provider as get_provider
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,10 @@ def join_destination(order: Order) -> str | None:
     enrollment = order.enrollment
     if order.status != OrderStatus.PAID or enrollment is None or enrollment.status != EnrollmentStatus.ENROLLED:
         return None
+    if order.session.platform == Platform.YOUTUBE:
+        from .enrollment import youtube_stream_url  # the enrolment service builds on this module
+
+        return youtube_stream_url(order.session)
     return enrollment.join_url
 
 
@@ -296,9 +301,11 @@ def confirm_payment(order: Order, payment: PaymentState, actor: str) -> str:
                 order, OrderStatus.REFUNDED, actor, note=_("Paid after its hold expired; no seat left."), **paid
             )
             _plan_refund(order, reason="no_seat_left")
+            cancel_messages(order, notice=REFUND)
             return "refunded_no_seat"
         _transition(order, OrderStatus.PAID, actor, note="paid after its hold expired", holds_seat=True, **paid)
     request_enrollment(order)
+    plan_messages(order)
     return "paid"
 
 
@@ -313,6 +320,10 @@ def request_enrollment(order: Order) -> Enrollment:
         enrollment.status = EnrollmentStatus.ENROLLED
         enrollment.join_url = session.join_link
         enrollment.next_attempt_at = None
+    else:
+        from .enrollment import enroll_at_once  # YouTube and the demo platform need no worker
+
+        enroll_at_once(order, session, enrollment)
     return enrollment
 
 
@@ -412,6 +423,25 @@ def process_refunds(limit: int = 50, now: datetime | None = None) -> int:
             done += 1
         db.session.commit()
     return done
+
+
+def provider_refunded(order: Order, amount: int | None, currency: str | None, actor: str) -> str:
+    """The provider reports money given back that our refund flow did not send (its dashboard, a reversal).
+
+    Only a full refund of a paid or disputed order changes it: refunded, seat given back. The caller commits.
+    """
+    order = _lock(order)
+    if amount != order.amount or (currency or "").upper() != order.currency:
+        return "partial_refund_recorded"
+    if order.status not in {OrderStatus.PAID, OrderStatus.DISPUTED}:
+        return "ignored_" + order.status
+    from .enrollment import cancel_enrollment  # the enrolment service builds on this module
+
+    _transition(order, OrderStatus.REFUNDED, actor, note=_("Refunded at the payment provider."))
+    _give_seat_back(order)
+    cancel_enrollment(order)
+    cancel_messages(order, notice=REFUND)
+    return "refunded"
 
 
 # -- expiry and reconciliation --------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from flask import current_app
 from flask_babel import gettext as _
 
 from integrations.payments import PaymentProvider
+from integrations.payments.paypal import PayPalProvider
 from integrations.payments.sandbox import SandboxProvider
 from integrations.payments.stripe import StripeProvider
 
@@ -20,6 +21,16 @@ def build_providers(config: dict) -> dict[str, PaymentProvider]:
             config["STRIPE_WEBHOOK_SECRET"],
             config["STRIPE_API_BASE"],
             max_network_retries=config.get("STRIPE_MAX_NETWORK_RETRIES", 2),
+        )
+    if config["PAYPAL_CLIENT_ID"] and config["PAYPAL_CLIENT_SECRET"]:
+        providers["paypal"] = PayPalProvider(
+            config["PAYPAL_CLIENT_ID"],
+            config["PAYPAL_CLIENT_SECRET"],
+            api_base=config["PAYPAL_API_BASE"],
+            webhook_id=config["PAYPAL_WEBHOOK_ID"],
+            webhook_verify=config["PAYPAL_WEBHOOK_VERIFY"],
+            cert_hosts=config["PAYPAL_CERT_HOSTS"].split(","),
+            timeout=config.get("PAYPAL_TIMEOUT_SECONDS", 20),
         )
     if not providers:
         providers["sandbox"] = SandboxProvider(config["BASE_URL"] + "/sandbox/pay")

@@ -14,6 +14,8 @@ from ..extensions import db
 from ..models import Creator, LiveSession, Platform, SessionStatus, get_by_id, utcnow
 from ..money import MoneyError, normalize_currency
 from . import Conflict, NotFound, ValidationError
+from .enrollment import prepare_session_platform
+from .outbox import move_messages
 from .timezones import NonexistentLocalTime, is_valid_timezone, local_to_utc
 
 DEFAULT_REMINDER_OFFSETS = [1440, 60]
@@ -176,12 +178,13 @@ def _platform_fields(
     if platform == Platform.ZOOM:
         meeting_id = str(raw.get("zoom_meeting_id") or getattr(current, "zoom_meeting_id", None) or "")
         meeting_id = meeting_id.replace(" ", "").strip()
-        if not (meeting_id.isascii() and meeting_id.isdigit() and 9 <= len(meeting_id) <= 12):
+        # No id: the app schedules the meeting itself when the session is published.
+        if meeting_id and not (meeting_id.isascii() and meeting_id.isdigit() and 9 <= len(meeting_id) <= 12):
             errors["zoom_meeting_id"] = _("Enter the Zoom meeting or webinar ID (9 to 12 digits).")
         kind = raw.get("zoom_kind") or getattr(current, "zoom_kind", None) or "meeting"
         if not isinstance(kind, str) or kind not in {"meeting", "webinar"}:
             errors["zoom_kind"] = _("Choose meeting or webinar.")
-        out.update(zoom_meeting_id=meeting_id, zoom_kind=kind)
+        out.update(zoom_meeting_id=meeting_id or None, zoom_kind=kind)
     for field, needed_for in (("youtube_url", Platform.YOUTUBE), ("join_link", Platform.LINK)):
         if platform == needed_for:
             try:
@@ -207,8 +210,24 @@ def update_session(session: LiveSession, raw: Mapping[str, Any]) -> LiveSession:
             _("Please correct the marked fields."),
             fields={"capacity": _("%(n)d seats are already taken.", n=session.seats_taken)},
         )
+    before = (session.starts_at, session.duration_minutes, list(session.reminder_offsets or []))
+    zoom_before = (session.platform, session.zoom_meeting_id, session.zoom_kind)
     for name, value in fields.items():
         setattr(session, name, value)
+    if session.status == SessionStatus.PUBLISHED and zoom_before != (
+        session.platform,
+        session.zoom_meeting_id,
+        session.zoom_kind,
+    ):
+        try:
+            prepare_session_platform(session)  # the new meeting must let paid attendees, and only them, in
+        except Exception:
+            db.session.rollback()
+            raise
+    if (session.starts_at, session.duration_minutes) != before[:2]:
+        move_messages(session, notify=True)
+    elif list(session.reminder_offsets or []) != before[2]:
+        move_messages(session, notify=False)
     db.session.commit()
     return session
 
@@ -220,6 +239,7 @@ def publish_session(session: LiveSession) -> LiveSession:
         raise Conflict(_("Only a draft can be published."))
     if session.has_started():
         raise Conflict(_("This session starts in the past: move it first."))
+    prepare_session_platform(session)  # Zoom: the meeting exists and only paid attendees get in
     session.status = SessionStatus.PUBLISHED
     session.published_at = utcnow()
     db.session.commit()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -14,8 +15,12 @@ from ..models import Order, ProviderEvent, get_by_id
 from .orders import checkout_expired, confirm_payment, payment_failed, process_refunds
 
 
-def handle_payment_event(provider_name: str, event: WebhookEvent) -> str:
+def handle_payment_event(
+    provider_name: str, event: WebhookEvent, apply: Callable[[ProviderEvent], str] | None = None
+) -> str:
     """Apply a verified payment event exactly once. Returns the outcome, also stored on the event row.
+
+    `apply` replaces the usual payment handling for events that carry no payment (a provider's refund notice).
 
     Raises `orders.ConcurrentUpdate` when another request changed the order at the same moment; nothing
     is kept then (not even the event row), so the provider's retry is processed in full.
@@ -32,7 +37,7 @@ def handle_payment_event(provider_name: str, event: WebhookEvent) -> str:
     except IntegrityError:
         db.session.rollback()
         return "duplicate"
-    record.outcome = _apply(provider_name, event, record)
+    record.outcome = apply(record) if apply is not None else _apply(provider_name, event, record)
     db.session.commit()
     if record.outcome == "refunded_no_seat":
         process_refunds()

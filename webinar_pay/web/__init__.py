@@ -50,6 +50,8 @@ def status_label(status: str) -> str:
         "failed": _("failed"),
         "disputed": _("disputed"),
         "enrolled": _("enrolled"),
+        "sending": _("sending"),
+        "sent": _("sent"),
     }
     return labels.get(status, status)
 
@@ -59,9 +61,9 @@ def platform_label(platform: str) -> str:
 
 
 def init_app(app: Flask) -> None:
-    from . import api, auth, dashboard, storefront, webhooks
+    from . import api, auth, dashboard, emails, mailbox, storefront, webhooks
 
-    for module in (storefront, auth, dashboard, api, webhooks):
+    for module in (storefront, auth, dashboard, api, webhooks, emails, mailbox):
         app.register_blueprint(module.bp)
     app.add_template_global(format_in_zone)
     app.add_template_global(money)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from ..models import LiveSession
 from ..money import MoneyError, major_input_value, normalize_currency, to_minor
 from ..services import ValidationError
+from ..services.enrollment import failed_enrollments, retry_enrollment, retry_failed_enrollments
+from ..services.orders import creator_order, ticket_token
 from ..services.sessions import (
     FIELDS,
     create_session,
@@ -116,4 +118,29 @@ def _publish(session: LiveSession):
 @bp.get("/sessions/<int:session_id>")
 def session_detail(session_id: int):
     session = creator_session(current_user, session_id)
-    return render_template("dashboard/session_detail.html", session=session, orders=session.orders)
+    return render_template(
+        "dashboard/session_detail.html",
+        session=session,
+        orders=session.orders,
+        failed_enrollments=failed_enrollments(session),
+        ticket_token=ticket_token,
+    )
+
+
+@bp.post("/sessions/<int:session_id>/orders/<int:order_id>/retry-enrollment")
+def retry_order_enrollment(session_id: int, order_id: int):
+    session = creator_session(current_user, session_id)
+    order = creator_order(current_user.id, order_id)
+    if order.session_id != session.id:
+        abort(404)
+    retry_enrollment(order)
+    flash(_("Enrolment of %(name)s will be tried again within a minute.", name=order.name))
+    return redirect(url_for(".session_detail", session_id=session.id))
+
+
+@bp.post("/sessions/<int:session_id>/retry-enrollments")
+def retry_session_enrollments(session_id: int):
+    session = creator_session(current_user, session_id)
+    count = retry_failed_enrollments(session)
+    flash(_("%(n)d enrolments will be tried again within a minute.", n=count))
+    return redirect(url_for(".session_detail", session_id=session.id))

@@ -142,7 +142,10 @@ SESSION_INPUT_FIELDS = {
     "zoom_meeting_id": {
         "type": "string",
         "pattern": "^(?: *[0-9]){9,12} *$",
-        "description": "Zoom meeting or webinar ID, 9 to 12 digits (spaces ignored). Required when `platform` is zoom.",
+        "description": (
+            "Zoom meeting or webinar ID, 9 to 12 digits (spaces ignored). It must require registration with manual "
+            "approval (checked at publish). Left out for a zoom session, the app schedules the meeting at publish."
+        ),
         "examples": ["123 4567 8901"],
     },
     "zoom_kind": ZOOM_KIND,
@@ -227,8 +230,9 @@ OPENAPI: dict = {
                 "summary": "Change some fields of a session",
                 "description": (
                     "Only the fields sent change. Switching `platform` needs that platform's field "
-                    "(`zoom_meeting_id`, `youtube_url` or `join_link`) unless the session already has it; for zoom "
-                    "the meeting ID must always be sent again. `capacity` cannot drop below `seats_taken`."
+                    "(`youtube_url` or `join_link`) unless the session already has it; for zoom a meeting ID "
+                    "that is not sent is kept, or the app schedules a meeting at publish. "
+                    "`capacity` cannot drop below `seats_taken`."
                 ),
                 "requestBody": json_body("SessionPatch", "The fields to change."),
                 "responses": {
@@ -246,12 +250,18 @@ OPENAPI: dict = {
                 "tags": ["sessions"],
                 "operationId": "publishSession",
                 "summary": "Put a draft on sale",
-                "description": "Publishing an already published session changes nothing and answers 200.",
+                "description": (
+                    "Publishing an already published session changes nothing and answers 200. For zoom, the "
+                    "meeting must exist and require registration with manual approval (422 says what to change); "
+                    "without a meeting ID the app schedules one."
+                ),
                 "responses": {
                     "200": json_response("The session, now `published`.", schema("Session")),
                     "401": UNAUTHORIZED,
                     "404": NOT_FOUND,
                     "409": CONFLICT,
+                    "422": VALIDATION_FAILED,
+                    "503": ref("responses", "VideoPlatformUnavailable"),
                 },
             },
         },
@@ -384,6 +394,9 @@ OPENAPI: dict = {
             "ProviderUnavailable": error_response(
                 "The payment provider could not be reached; no seat is held. Try again.", "provider_unavailable"
             ),
+            "VideoPlatformUnavailable": error_response(
+                "Zoom could not be reached; the session stays a draft. Try again.", "video_platform_unavailable"
+            ),
         },
         "schemas": {
             "Session": always(
@@ -424,7 +437,6 @@ OPENAPI: dict = {
                 "properties": SESSION_INPUT_FIELDS,
                 "additionalProperties": False,
                 "allOf": [
-                    platform_needs("zoom", "zoom_meeting_id"),
                     platform_needs("youtube", "youtube_url"),
                     platform_needs("link", "join_link"),
                 ],

@@ -9,7 +9,9 @@ from sqlalchemy import select
 from ..extensions import db, limiter
 from ..models import Order, OrderStatus
 from ..services import ServiceError
+from ..services.enrollment import ticket_stream, zoom_configured
 from ..services.orders import (
+    ConcurrentUpdate,
     cancel_checkout,
     join_destination,
     order_for_ticket_token,
@@ -18,6 +20,7 @@ from ..services.orders import (
 )
 from ..services.payments import provider as get_provider
 from ..services.payments import providers
+from ..services.paypal_checkout import buyer_returned
 from ..services.sessions import public_session, upcoming_sessions
 from ..services.webhooks import handle_payment_event
 
@@ -78,14 +81,29 @@ def _private(response):
 @bp.get("/t/<token>")
 def ticket(token: str):
     order = _ticket_order(token)
+    if order.provider == "paypal" and request.args.get("token"):
+        return paypal_return(token, order)
     page = render_template(
         "storefront/ticket.html",
         order=order,
         session=order.session,
         token=token,
         from_checkout=request.args.get("from") == "checkout",
+        stream=ticket_stream(order),
     )
     return _private(current_app.make_response(page))
+
+
+def paypal_return(token: str, order: Order):
+    """PayPal sends the buyer back to the ticket page with its order id in `token`: capture, then show the ticket."""
+    try:
+        outcome = buyer_returned(order, request.args["token"])
+    except ConcurrentUpdate:
+        db.session.rollback()  # a webhook confirmed it at the same moment; the page shows the result
+        outcome = "concurrent"
+    # After a refused capture the page must not say that PayPal is confirming: the seat is simply still held.
+    back = {} if outcome == "capture_failed" else {"from": "checkout"}
+    return _private(redirect(url_for(".ticket", token=token, **back), code=303))
 
 
 @bp.get("/t/<token>/status")
@@ -103,9 +121,23 @@ def join(token: str):
     order = _ticket_order(token)
     destination = join_destination(order)
     if destination is None:
-        page = render_template("storefront/join_unavailable.html", order=order, session=order.session, token=token)
+        page = render_template(
+            "storefront/join_unavailable.html",
+            order=order,
+            session=order.session,
+            token=token,
+            stream=ticket_stream(order),
+        )
         return _private(current_app.make_response((page, 403)))
     return _private(redirect(destination, code=303))
+
+
+@bp.get("/demo/room/<registrant_id>")
+def demo_room(registrant_id: str):
+    """Demo mode's stand-in for a personal Zoom join page (no Zoom credentials configured)."""
+    if zoom_configured(current_app.config):
+        abort(404)
+    return render_template("storefront/demo_room.html", registrant_id=registrant_id)
 
 
 @bp.post("/t/<token>/release")

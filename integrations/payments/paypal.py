@@ -1,0 +1,475 @@
+"""PayPal Checkout through the Orders v2 and Payments v2 REST APIs, with a small client of our own on `requests`.
+
+PayPal's `paypal-server-sdk` is not used: its base URLs are a class-level table keyed by a closed
+`Environment` enum (production or sandbox), so pointing it at `PAYPAL_API_BASE` would mean patching
+the library, and it has no webhook verification at all.
+
+Webhooks are verified either offline (CRC32 of the body and SHA256withRSA over
+`transmission_id|transmission_time|webhook_id|crc32`, checked against the certificate at
+PAYPAL-CERT-URL, whose host must be trusted) or by PayPal's verify-webhook-signature call.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import ipaddress
+import json
+import threading
+import time
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from babel.numbers import get_currency_precision
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from . import (
+    CheckoutRequest,
+    CheckoutResult,
+    PaymentOutcome,
+    PaymentState,
+    ProviderError,
+    RefundResult,
+    WebhookEvent,
+    WebhookSignatureError,
+)
+
+DEFAULT_CERT_HOSTS = ("api.paypal.com", "api-m.paypal.com")
+# PayPal takes these in whole units even where ISO 4217 has decimals (HUF, TWD).
+WHOLE_UNIT_CURRENCIES = frozenset({"HUF", "JPY", "TWD"})
+TOKEN_MARGIN_SECONDS = 60
+MAX_CACHED_CERTIFICATES = 16
+
+CAPTURE_EVENTS = {
+    "PAYMENT.CAPTURE.COMPLETED": PaymentOutcome.PAID,
+    "PAYMENT.CAPTURE.PENDING": PaymentOutcome.PROCESSING,
+    "PAYMENT.CAPTURE.DENIED": PaymentOutcome.FAILED,
+    "PAYMENT.CAPTURE.DECLINED": PaymentOutcome.FAILED,
+}
+REFUND_EVENTS = {"PAYMENT.CAPTURE.REFUNDED", "PAYMENT.CAPTURE.REVERSED"}
+ORDER_APPROVED = "CHECKOUT.ORDER.APPROVED"
+CAPTURE_STATUSES = {
+    "COMPLETED": PaymentOutcome.PAID,
+    "PARTIALLY_REFUNDED": PaymentOutcome.PAID,
+    "REFUNDED": PaymentOutcome.PAID,
+    "PENDING": PaymentOutcome.PROCESSING,
+    "DECLINED": PaymentOutcome.FAILED,
+    "FAILED": PaymentOutcome.FAILED,
+}
+REFUND_STATUSES = {"COMPLETED": "succeeded", "PENDING": "pending", "FAILED": "failed", "CANCELLED": "failed"}
+
+
+@dataclass(frozen=True)
+class RefundNotice:
+    """Money given back on a capture, as a PAYMENT.CAPTURE.REFUNDED or .REVERSED event reports it."""
+
+    refund_id: str
+    capture_id: str | None
+    order_id: int | None
+    amount: int | None
+    currency: str | None
+    status: str
+
+
+# -- money ---------------------------------------------------------------------------------------------------
+
+
+def to_paypal_value(amount: int, currency: str) -> str:
+    """Minor units (ISO exponent) -> PayPal's decimal string: 2500 EUR -> '25.00', 3000 JPY -> '3000'."""
+    currency = currency.upper()
+    exponent = get_currency_precision(currency)
+    major = Decimal(amount).scaleb(-exponent)
+    if currency in WHOLE_UNIT_CURRENCIES:
+        if major != major.to_integral_value():
+            raise ProviderError(f"PayPal takes {currency} in whole units only")
+        return f"{major:.0f}"
+    return f"{major:.{exponent}f}"
+
+
+def from_paypal_value(value: Any, currency: str | None) -> int | None:
+    if value is None or not currency:
+        return None
+    try:
+        scaled = Decimal(str(value)).scaleb(get_currency_precision(currency.upper()))
+    except (InvalidOperation, ValueError):
+        return None
+    return int(scaled) if scaled == scaled.to_integral_value() else None
+
+
+def _amount(money: Mapping | None) -> tuple[int | None, str | None]:
+    if not isinstance(money, Mapping):
+        return None, None
+    currency = money.get("currency_code")
+    currency = currency.upper() if isinstance(currency, str) else None
+    return from_paypal_value(money.get("value"), currency), currency
+
+
+def _our_id(value: Any) -> int | None:
+    return int(value) if isinstance(value, str) and value.isdigit() else None
+
+
+# -- PayPal objects in our words ------------------------------------------------------------------------------
+
+
+def order_state(order: Mapping) -> PaymentState:
+    """Read a PayPal order (from the API) as a PaymentState; its last capture decides whether it is paid."""
+    units = order.get("purchase_units") or [{}]
+    unit = units[0]
+    captures = (unit.get("payments") or {}).get("captures") or []
+    capture = captures[-1] if captures else None
+    if capture is not None:
+        outcome = CAPTURE_STATUSES.get(capture.get("status"), PaymentOutcome.PROCESSING)
+        amount, currency = _amount(capture.get("amount"))
+        custom_id = capture.get("custom_id") or unit.get("custom_id")
+    else:
+        outcome = PaymentOutcome.EXPIRED if order.get("status") == "VOIDED" else PaymentOutcome.OPEN
+        amount, currency = _amount(unit.get("amount"))
+        custom_id = unit.get("custom_id")
+    return PaymentState(
+        provider_ref=order["id"],
+        outcome=outcome,
+        order_id=_our_id(custom_id),
+        amount=amount,
+        currency=currency,
+        payment_ref=capture.get("id") if capture else None,
+    )
+
+
+def capture_state(capture: Mapping, event_type: str) -> PaymentState:
+    """A capture resource from a PAYMENT.CAPTURE.* event; PayPal names its order in supplementary_data."""
+    related = (capture.get("supplementary_data") or {}).get("related_ids") or {}
+    amount, currency = _amount(capture.get("amount"))
+    return PaymentState(
+        provider_ref=related.get("order_id") or "",
+        outcome=CAPTURE_EVENTS[event_type],
+        order_id=_our_id(capture.get("custom_id")),
+        amount=amount,
+        currency=currency,
+        payment_ref=capture.get("id"),
+    )
+
+
+def refund_notice(event: WebhookEvent) -> RefundNotice | None:
+    """The refund a PAYMENT.CAPTURE.REFUNDED/.REVERSED event speaks of; None for any other event."""
+    if event.type not in REFUND_EVENTS:
+        return None
+    resource = event.raw.get("resource") or {}
+    capture_id = None
+    for link in resource.get("links") or []:
+        if link.get("rel") == "up" and "/captures/" in str(link.get("href", "")):
+            capture_id = str(link["href"]).rstrip("/").rsplit("/", 1)[-1]
+    amount, currency = _amount(resource.get("amount"))
+    return RefundNotice(
+        refund_id=str(resource.get("id") or ""),
+        capture_id=capture_id,
+        order_id=_our_id(resource.get("custom_id")),
+        amount=abs(amount) if amount is not None else None,
+        currency=currency,
+        status=str(resource.get("status") or ""),
+    )
+
+
+def approval_link(order: Mapping) -> str:
+    for link in order.get("links") or []:
+        if link.get("rel") in ("payer-action", "approve"):
+            return link["href"]
+    raise ProviderError("PayPal: the order has no approval link")
+
+
+# -- the provider ---------------------------------------------------------------------------------------------
+
+
+class PayPalProvider:
+    name = "paypal"
+
+    def __init__(
+        self,
+        client_id: str,
+        client_secret: str,
+        *,
+        api_base: str,
+        webhook_id: str,
+        webhook_verify: str = "offline",
+        cert_hosts: tuple[str, ...] | list[str] = DEFAULT_CERT_HOSTS,
+        brand_name: str = "",
+        timeout: float = 20.0,
+    ):
+        if webhook_verify not in ("offline", "postback"):
+            raise ValueError("PAYPAL_WEBHOOK_VERIFY must be 'offline' or 'postback'")
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._api_base = api_base.rstrip("/")
+        self._webhook_id = webhook_id
+        self._webhook_verify = webhook_verify
+        self._cert_hosts = frozenset(host.strip().lower() for host in cert_hosts if host.strip())
+        self._brand_name = brand_name[:127]
+        self._timeout = timeout
+        self._http = requests.Session()
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._token_expires = 0.0
+        self._certificates: dict[str, x509.Certificate] = {}
+
+    # HTTP ------------------------------------------------------------------------------------------------
+
+    def _access_token(self, *, renew: bool = False) -> str:
+        with self._lock:
+            if self._token and not renew and time.monotonic() < self._token_expires:
+                return self._token
+            try:
+                response = self._http.post(
+                    self._api_base + "/v1/oauth2/token",
+                    data={"grant_type": "client_credentials"},
+                    auth=(self._client_id, self._client_secret),
+                    headers={"Accept": "application/json"},
+                    timeout=self._timeout,
+                )
+            except requests.RequestException as error:
+                raise ProviderError(f"PayPal: {error}", transient=True) from error
+            if response.status_code != 200:
+                raise _error(response)
+            body = response.json()
+            self._token = body["access_token"]
+            self._token_expires = time.monotonic() + max(int(body.get("expires_in", 0)) - TOKEN_MARGIN_SECONDS, 0)
+            return self._token
+
+    def _call(
+        self, method: str, path: str, body: Mapping | None = None, request_id: str | None = None
+    ) -> tuple[int, dict]:
+        """One API call with a bearer token (renewed once on 401). Returns the status and the JSON body."""
+        headers = {"Content-Type": "application/json", "Accept": "application/json", "Prefer": "return=representation"}
+        if request_id:
+            headers["PayPal-Request-Id"] = request_id
+        for attempt in range(2):
+            headers["Authorization"] = f"Bearer {self._access_token(renew=attempt > 0)}"
+            try:
+                response = self._http.request(
+                    method,
+                    self._api_base + path,
+                    data=json.dumps(body) if body is not None else None,
+                    headers=headers,
+                    timeout=self._timeout,
+                )
+            except requests.RequestException as error:
+                raise ProviderError(f"PayPal: {error}", transient=True) from error
+            if response.status_code != 401:
+                break
+        try:
+            payload = response.json() if response.content else {}
+        except ValueError:
+            payload = {}
+        return response.status_code, payload if isinstance(payload, dict) else {}
+
+    def _expect(self, method: str, path: str, body: Mapping | None = None, request_id: str | None = None) -> dict:
+        status, payload = self._call(method, path, body, request_id)
+        if status >= 300:
+            raise _error_from(status, payload)
+        return payload
+
+    # PaymentProvider -----------------------------------------------------------------------------------------
+
+    def create_checkout(self, request: CheckoutRequest) -> CheckoutResult:
+        our_id = str(request.order_id)
+        # invoice_id must be unique per PayPal account, even across databases: the idempotency key has a random part.
+        unique = hashlib.sha256(request.idempotency_key.encode()).hexdigest()[:12]
+        experience = {
+            "return_url": request.success_url,
+            "cancel_url": request.cancel_url,
+            "user_action": "PAY_NOW",
+            "shipping_preference": "NO_SHIPPING",
+        }
+        if self._brand_name:
+            experience["brand_name"] = self._brand_name
+        body = {
+            "intent": "CAPTURE",
+            "purchase_units": [
+                {
+                    "reference_id": f"order-{our_id}",
+                    "custom_id": our_id,
+                    "invoice_id": f"{our_id}-{unique}",
+                    "description": request.description[:127],
+                    "amount": {
+                        "currency_code": request.currency.upper(),
+                        "value": to_paypal_value(request.amount, request.currency),
+                    },
+                }
+            ],
+            "payment_source": {"paypal": {"email_address": request.email, "experience_context": experience}},
+        }
+        order = self._expect("POST", "/v2/checkout/orders", body, request_id=request.idempotency_key)
+        return CheckoutResult(provider_ref=order["id"], redirect_url=approval_link(order))
+
+    def get_payment(self, provider_ref: str) -> PaymentState:
+        return order_state(self._expect("GET", f"/v2/checkout/orders/{_segment(provider_ref)}"))
+
+    def cancel_checkout(self, provider_ref: str) -> PaymentState:
+        """PayPal has no call to close a CAPTURE order: one we never capture simply moves no money.
+
+        So an order without a capture counts as expired here; we capture only orders still pending on our side.
+        """
+        state = self.get_payment(provider_ref)
+        if state.outcome == PaymentOutcome.OPEN:
+            return PaymentState(
+                state.provider_ref, PaymentOutcome.EXPIRED, state.order_id, state.amount, state.currency
+            )
+        return state
+
+    def capture(self, provider_ref: str) -> PaymentState:
+        """Capture an approved order. Idempotent: a repeated capture (ORDER_ALREADY_CAPTURED) reads the order."""
+        status, payload = self._call("POST", f"/v2/checkout/orders/{_segment(provider_ref)}/capture", {})
+        if status == 422 and "ORDER_ALREADY_CAPTURED" in _issues(payload):
+            return self.get_payment(provider_ref)
+        if status >= 300:
+            raise _error_from(status, payload)
+        return order_state(payload)
+
+    def refund(self, payment_ref: str, amount: int, currency: str, idempotency_key: str) -> RefundResult:
+        body = {"amount": {"currency_code": currency.upper(), "value": to_paypal_value(amount, currency)}}
+        refund = self._expect(
+            "POST", f"/v2/payments/captures/{_segment(payment_ref)}/refund", body, request_id=idempotency_key
+        )
+        return RefundResult(
+            provider_refund_id=refund["id"], status=REFUND_STATUSES.get(refund.get("status"), "pending")
+        )
+
+    def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
+        headers = {key.lower(): value for key, value in headers.items()}
+        if not self._webhook_id:
+            raise WebhookSignatureError("PAYPAL_WEBHOOK_ID is not set: no PayPal webhook can be verified")
+        try:
+            raw = json.loads(body)
+        except ValueError as error:
+            raise WebhookSignatureError("the body is not JSON") from error
+        if (
+            not isinstance(raw, dict)
+            or not isinstance(raw.get("id"), str)
+            or not isinstance(raw.get("event_type"), str)
+        ):
+            raise WebhookSignatureError("the body is not a PayPal event")
+        if self._webhook_verify == "postback":
+            self._verify_postback(raw, headers)
+        else:
+            self._verify_offline(body, headers)
+        event_type = raw["event_type"]
+        resource = raw.get("resource") if isinstance(raw.get("resource"), dict) else {}
+        payment = None
+        try:
+            if event_type in CAPTURE_EVENTS:
+                payment = capture_state(resource, event_type)
+            elif event_type == ORDER_APPROVED:
+                payment = order_state(resource)
+        except (KeyError, TypeError, AttributeError) as error:
+            raise WebhookSignatureError(f"malformed {event_type} resource") from error
+        return WebhookEvent(event_id=raw["id"], type=event_type, payment=payment, raw=raw)
+
+    # Webhook signatures ------------------------------------------------------------------------------------
+
+    def _transmission(self, headers: Mapping[str, str]) -> dict[str, str]:
+        names = {
+            "transmission_id": "paypal-transmission-id",
+            "transmission_time": "paypal-transmission-time",
+            "transmission_sig": "paypal-transmission-sig",
+            "cert_url": "paypal-cert-url",
+            "auth_algo": "paypal-auth-algo",
+        }
+        values = {key: headers.get(header, "") for key, header in names.items()}
+        missing = [names[key] for key, value in values.items() if not value]
+        if missing:
+            raise WebhookSignatureError("missing headers: " + ", ".join(header.upper() for header in missing))
+        return values
+
+    def _verify_offline(self, body: bytes, headers: Mapping[str, str]) -> None:
+        sent = self._transmission(headers)
+        if sent["auth_algo"] != "SHA256withRSA":
+            raise WebhookSignatureError(f"unsupported PAYPAL-AUTH-ALGO {sent['auth_algo']}")
+        message = f"{sent['transmission_id']}|{sent['transmission_time']}|{self._webhook_id}|{zlib.crc32(body)}"
+        certificate = self._certificate(sent["cert_url"])
+        key = certificate.public_key()
+        if not isinstance(key, rsa.RSAPublicKey):
+            raise WebhookSignatureError("the PayPal certificate does not hold an RSA key")
+        try:
+            signature = base64.b64decode(sent["transmission_sig"], validate=True)
+            key.verify(signature, message.encode(), padding.PKCS1v15(), hashes.SHA256())
+        except (InvalidSignature, binascii.Error, ValueError) as error:
+            raise WebhookSignatureError("PAYPAL-TRANSMISSION-SIG does not match this body") from error
+
+    def _certificate(self, url: str) -> x509.Certificate:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        if host not in self._cert_hosts:
+            raise WebhookSignatureError(f"certificate host {host or '?'} is not trusted (PAYPAL_CERT_HOSTS)")
+        if parts.scheme != "https" and not _is_loopback(host):
+            raise WebhookSignatureError("the certificate must be fetched over https")
+        with self._lock:
+            certificate = self._certificates.get(url)
+        if certificate is None:
+            try:
+                response = self._http.get(url, timeout=self._timeout)
+                response.raise_for_status()
+                certificate = x509.load_pem_x509_certificate(response.content)
+            except (requests.RequestException, ValueError) as error:
+                raise WebhookSignatureError(f"could not load the certificate: {error}") from error
+            with self._lock:
+                if len(self._certificates) >= MAX_CACHED_CERTIFICATES:
+                    self._certificates.pop(next(iter(self._certificates)))
+                self._certificates[url] = certificate
+        now = datetime.now(UTC)
+        if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
+            raise WebhookSignatureError("the PayPal certificate is not valid now")
+        return certificate
+
+    def _verify_postback(self, raw: dict, headers: Mapping[str, str]) -> None:
+        body = {**self._transmission(headers), "webhook_id": self._webhook_id, "webhook_event": raw}
+        try:
+            result = self._expect("POST", "/v1/notifications/verify-webhook-signature", body)
+        except ProviderError as error:
+            raise WebhookSignatureError(f"PayPal could not verify the signature: {error}") from error
+        if result.get("verification_status") != "SUCCESS":
+            raise WebhookSignatureError("PayPal says the signature does not match")
+
+
+def _segment(value: str) -> str:
+    """Ids go into URL paths: refuse anything that is not a plain PayPal id."""
+    if not value or not value.replace("-", "").replace("_", "").isalnum():
+        raise ProviderError(f"PayPal: {value!r} is not a PayPal id")
+    return value
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def _issues(payload: Mapping) -> list[str]:
+    return [str(detail.get("issue")) for detail in payload.get("details") or [] if isinstance(detail, Mapping)]
+
+
+def _error(response: requests.Response) -> ProviderError:
+    try:
+        payload = response.json()
+    except ValueError:
+        payload = {}
+    return _error_from(response.status_code, payload if isinstance(payload, dict) else {})
+
+
+def _error_from(status: int, payload: Mapping) -> ProviderError:
+    name = payload.get("name") or payload.get("error") or f"HTTP {status}"
+    details = "; ".join(
+        f"{detail.get('issue')}: {detail.get('description', '')}".rstrip(": ")
+        for detail in payload.get("details") or []
+        if isinstance(detail, Mapping)
+    )
+    message = details or payload.get("message") or payload.get("error_description") or ""
+    return ProviderError(f"PayPal: {name} {message}".strip(), transient=status >= 500 or status == 429)

@@ -1,0 +1,652 @@
+"""Enrolment: a paid attendee gets a personal way into the session's platform, without the creator lifting a finger.
+
+`confirm_payment` asks for it (`orders.request_enrollment`); platforms that need no network call (a plain
+link, YouTube, the demo stand-in for Zoom) are enrolled in that same transaction. Zoom is enrolled by the
+scheduler tick (`enroll_due`), outside the webhook request: each row is claimed with one conditional UPDATE
+(status pending and due), so any number of workers may tick and each attendee is registered once. A failure
+is retried with capped exponential backoff; after the last attempt (or at once when the cause is a setting
+to change) the enrolment is `failed`, the creator is emailed and the dashboard offers "retry".
+
+States (`ENROLLMENT_TRANSITIONS`): pending -> enrolled | failed | cancelled; failed -> pending | cancelled;
+enrolled -> cancelled. `_transition` is the only writer of `Enrollment.status`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app, has_request_context
+from flask_babel import gettext as _
+from flask_mail import Message
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from integrations.video import (
+    ApprovalType,
+    Attendee,
+    MeetingNotFound,
+    MeetingRef,
+    NewMeeting,
+    Registration,
+    VideoConfigurationError,
+    VideoError,
+    VideoEvent,
+    VideoPlatform,
+)
+from integrations.video.demo import DemoPlatform
+from integrations.video.youtube import embed_url
+from integrations.video.zoom import ZoomClient
+
+from ..extensions import db, mail
+from ..models import (
+    ENROLLMENT_TRANSITIONS,
+    Enrollment,
+    EnrollmentStatus,
+    LiveSession,
+    Order,
+    OrderStatus,
+    Platform,
+    ProviderEvent,
+    utcnow,
+)
+from . import NotFound, ServiceError, ValidationError
+from .orders import ConcurrentUpdate, IllegalTransition, ticket_token
+from .outbox import plan_join_link_message, session_ended
+
+log = logging.getLogger(__name__)
+LEASE = timedelta(minutes=5)  # a worker that dies mid-call gives its claim back after this
+_platform_lock = threading.Lock()
+
+
+class ZoomUnwell(Exception):
+    """Zoom failed transiently (after the client's own retries): no point trying the next attendee now."""
+
+
+class VideoPlatformUnavailable(ServiceError):
+    code = "video_platform_unavailable"
+    http_status = 503
+
+
+# -- platforms -------------------------------------------------------------------------------------------------
+
+
+def zoom_configured(config) -> bool:
+    return bool(config.get("ZOOM_ACCOUNT_ID") and config.get("ZOOM_CLIENT_ID") and config.get("ZOOM_CLIENT_SECRET"))
+
+
+def build_video_platform(config) -> VideoPlatform:
+    """Zoom when its credentials are set; otherwise (demo mode) a stand-in that enrols at once, locally."""
+    if not zoom_configured(config):
+        return DemoPlatform(config["BASE_URL"] + "/demo/room")
+    return ZoomClient(
+        config["ZOOM_ACCOUNT_ID"],
+        config["ZOOM_CLIENT_ID"],
+        config["ZOOM_CLIENT_SECRET"],
+        api_base=config["ZOOM_API_BASE"],
+        oauth_url=config["ZOOM_OAUTH_URL"],
+        user_id=config.get("ZOOM_USER_ID") or "me",
+        timeout=float(config.get("ZOOM_TIMEOUT_SECONDS", 10)),
+        max_retries=int(config.get("ZOOM_MAX_RETRIES", 3)),
+        backoff_seconds=float(config.get("ZOOM_RETRY_BACKOFF_SECONDS", 1.0)),
+        max_sleep_seconds=float(config.get("ZOOM_MAX_RETRY_SLEEP_SECONDS", 30)),
+    )
+
+
+def video_platform() -> VideoPlatform:
+    """The app's Zoom client (or demo stand-in), built once so its access token is shared."""
+    extensions = current_app.extensions
+    with _platform_lock:
+        if "webinar_pay.video" not in extensions:
+            extensions["webinar_pay.video"] = build_video_platform(current_app.config)
+    return extensions["webinar_pay.video"]
+
+
+def _ref(session: LiveSession) -> MeetingRef:
+    return MeetingRef(meeting_id=session.zoom_meeting_id or "", kind=session.zoom_kind or "meeting")
+
+
+def personal_join_url(order: Order) -> str:
+    """Our own revocable link (`/j/<token>`), built without a request so the worker can use it too."""
+    return f"{current_app.config['BASE_URL']}/j/{ticket_token(order)}"
+
+
+# -- session set-up ----------------------------------------------------------------------------------------------
+
+
+def prepare_session_platform(session: LiveSession) -> None:
+    """At publish: a Zoom session's meeting must exist, require registration and approve manually.
+
+    With no meeting id the app schedules the meeting itself. Raises ValidationError saying what to change,
+    or VideoPlatformUnavailable when Zoom cannot be reached. The caller commits.
+    """
+    if session.platform != Platform.ZOOM:
+        return
+    platform = video_platform()
+    try:
+        if not session.zoom_meeting_id:
+            info = platform.create_meeting(
+                NewMeeting(session.title, session.starts_at, session.duration_minutes, session.timezone)
+            )
+            session.zoom_meeting_id, session.zoom_kind = info.meeting_id, info.kind
+            return
+        info = platform.get_meeting(_ref(session))
+    except MeetingNotFound:
+        raise _zoom_field_error(
+            _(
+                "Zoom has no %(kind)s with this ID on the connected account. Check the ID, and whether it is "
+                "a meeting or a webinar.",
+                kind=_("webinar") if session.zoom_kind == "webinar" else _("meeting"),
+            )
+        ) from None
+    except VideoConfigurationError as error:
+        log.warning("Zoom refused the set-up of session %s: %s", session.id, error)
+        raise ValidationError(_("Zoom refused the request: %(reason)s", reason=str(error))) from None
+    except VideoError as error:
+        raise VideoPlatformUnavailable(_("Zoom could not be reached. Please try again in a minute.")) from error
+    if info.approval_type == ApprovalType.NO_REGISTRATION:
+        raise _zoom_field_error(
+            _(
+                "Registration is off for this Zoom %(kind)s, so the app cannot give attendees their own link. "
+                "In Zoom, edit it: set Registration to Required and Approval to Manually approve.",
+                kind=_("webinar") if session.zoom_kind == "webinar" else _("meeting"),
+            )
+        )
+    if info.approval_type == ApprovalType.AUTOMATIC:
+        raise _zoom_field_error(
+            _(
+                "Zoom approves registrations automatically, so anyone who finds the registration link would get "
+                "in without paying. In Zoom, edit it and set Approval to Manually approve: the app approves the "
+                "attendees who paid."
+            )
+        )
+
+
+def _zoom_field_error(message: str) -> ValidationError:
+    return ValidationError(message, fields={"zoom_meeting_id": message})
+
+
+# -- state changes -------------------------------------------------------------------------------------------------
+
+
+def _transition(enrollment: Enrollment, to: EnrollmentStatus, *, attempt: int | None = None, **values) -> None:
+    """The one way an enrolment changes state: legal moves only, and only while our claim (attempt) holds."""
+    current = EnrollmentStatus(enrollment.status)
+    if to not in ENROLLMENT_TRANSITIONS[current]:
+        raise IllegalTransition(f"enrollment {enrollment.id}: {current} -> {to} is not allowed")
+    conditions = [Enrollment.id == enrollment.id, Enrollment.status == current]
+    if attempt is not None:
+        conditions.append(Enrollment.attempts == attempt)
+    result = db.session.execute(
+        update(Enrollment)
+        .where(*conditions)
+        .values(status=to, updated_at=utcnow(), **values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise ConcurrentUpdate(f"enrollment {enrollment.id} changed while moving {current} -> {to}")
+    enrollment.status = to
+    for name, value in values.items():
+        setattr(enrollment, name, value)
+
+
+def enroll_at_once(order: Order, session: LiveSession, enrollment: Enrollment) -> None:
+    """Platforms without a network call are enrolled in the payment's own transaction. The caller commits."""
+    if enrollment.status != EnrollmentStatus.PENDING:
+        return
+    db.session.flush()
+    if session.platform == Platform.YOUTUBE:
+        registration = Registration(registrant_id="", join_url=personal_join_url(order))
+    elif session.platform == Platform.ZOOM and isinstance(video_platform(), DemoPlatform):
+        registration = video_platform().add_registrant(_ref(session), Attendee.from_name(order.email, order.name))
+    else:
+        return
+    _transition(
+        enrollment,
+        EnrollmentStatus.ENROLLED,
+        join_url=registration.join_url,
+        registrant_id=registration.registrant_id or None,
+        next_attempt_at=None,
+    )
+
+
+def youtube_opens_at(session: LiveSession) -> datetime:
+    return session.starts_at - timedelta(minutes=current_app.config.get("YOUTUBE_ACCESS_MINUTES", 15))
+
+
+def youtube_stream_url(session: LiveSession, now: datetime | None = None) -> str | None:
+    """The unlisted stream's address, for paid attendees only, and only from a little before the start."""
+    if (now or utcnow()) < youtube_opens_at(session):
+        return None
+    return session.youtube_url
+
+
+def youtube_embed_url(session: LiveSession, now: datetime | None = None) -> str | None:
+    url = youtube_stream_url(session, now)
+    return embed_url(url) if url else None
+
+
+@dataclass(frozen=True)
+class TicketStream:
+    """What a YouTube ticket page shows: the player once the stream is open, else when it opens."""
+
+    opens_at: datetime
+    embed_url: str | None
+
+
+def ticket_stream(order: Order, now: datetime | None = None) -> TicketStream | None:
+    session = order.session
+    enrollment = order.enrollment
+    if session.platform != Platform.YOUTUBE or order.status != OrderStatus.PAID:
+        return None
+    if enrollment is None or enrollment.status != EnrollmentStatus.ENROLLED:
+        return None
+    return TicketStream(opens_at=youtube_opens_at(session), embed_url=youtube_embed_url(session, now))
+
+
+def cancel_enrollment(order: Order) -> Enrollment | None:
+    """The seat was refunded or cancelled: the way in is taken back. The caller commits.
+
+    The personal link stops at once (it follows the order's status); the Zoom registrant is cancelled by
+    the next tick, outside the caller's transaction, retried until Zoom confirms.
+    """
+    enrollment = db.session.scalar(select(Enrollment).where(Enrollment.order_id == order.id))
+    if enrollment is None or enrollment.status == EnrollmentStatus.CANCELLED:
+        return enrollment
+    remote = bool(enrollment.registrant_id) and order.session.platform == Platform.ZOOM
+    _transition(enrollment, EnrollmentStatus.CANCELLED, next_attempt_at=utcnow() if remote else None)
+    return enrollment
+
+
+def retry_enrollment(order: Order) -> Enrollment:
+    """The creator's "retry" button: a failed enrolment starts over. Commits."""
+    enrollment = order.enrollment
+    if enrollment is None or enrollment.status != EnrollmentStatus.FAILED:
+        raise NotFound(_("This attendee has no failed enrolment to retry."))
+    if order.status != OrderStatus.PAID:
+        raise ValidationError(_("This order is no longer paid."))
+    _transition(
+        enrollment, EnrollmentStatus.PENDING, attempts=0, next_attempt_at=utcnow(), alerted_at=None, claimed_at=None
+    )
+    db.session.commit()
+    return enrollment
+
+
+def retry_failed_enrollments(session: LiveSession) -> int:
+    """Retry every failed enrolment of a session (after the creator fixed the Zoom settings). Commits."""
+    count = 0
+    for enrollment in failed_enrollments(session):
+        if enrollment.order.status == OrderStatus.PAID:
+            _transition(
+                enrollment,
+                EnrollmentStatus.PENDING,
+                attempts=0,
+                next_attempt_at=utcnow(),
+                alerted_at=None,
+                claimed_at=None,
+            )
+            count += 1
+    db.session.commit()
+    return count
+
+
+def failed_enrollments(session: LiveSession) -> list[Enrollment]:
+    return list(
+        db.session.scalars(
+            select(Enrollment)
+            .join(Order, Order.id == Enrollment.order_id)
+            .where(Order.session_id == session.id, Enrollment.status == EnrollmentStatus.FAILED)
+            .order_by(Enrollment.id)
+        )
+    )
+
+
+# -- the tick ----------------------------------------------------------------------------------------------------
+
+
+def _backoff(attempts: int) -> timedelta:
+    config = current_app.config
+    base = config.get("ENROLLMENT_RETRY_SECONDS", 60)
+    cap = config.get("ENROLLMENT_RETRY_CAP_SECONDS", 3600)
+    return timedelta(seconds=min(base * 2 ** max(attempts - 1, 0), cap))
+
+
+def enroll_due(now: datetime | None = None, limit: int = 50) -> int:
+    """Enrol the attendees whose turn has come; cancel registrants whose seat was taken back; alert creators.
+
+    Returns how many attendees were enrolled. Needs an app context; commits row by row.
+    """
+    now = now or utcnow()
+    due = db.session.scalars(
+        select(Enrollment.id)
+        .where(Enrollment.status == EnrollmentStatus.PENDING, Enrollment.next_attempt_at <= now)
+        .order_by(Enrollment.next_attempt_at, Enrollment.id)
+        .limit(limit)
+    ).all()
+    db.session.commit()
+    enrolled = 0
+    for enrollment_id in due:
+        claimed = db.session.execute(
+            update(Enrollment)
+            .where(
+                Enrollment.id == enrollment_id,
+                Enrollment.status == EnrollmentStatus.PENDING,
+                Enrollment.next_attempt_at <= now,
+            )
+            .values(next_attempt_at=now + LEASE, attempts=Enrollment.attempts + 1, claimed_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.commit()
+        if claimed.rowcount != 1:
+            continue  # another worker has it
+        enrollment = db.session.execute(
+            select(Enrollment).where(Enrollment.id == enrollment_id).execution_options(populate_existing=True)
+        ).scalar_one()
+        try:
+            enrolled += _attempt(enrollment, now)
+        except ZoomUnwell:
+            break  # the others stay due: the next tick tries again, rather than waiting out Zoom row by row
+        except Exception:
+            db.session.rollback()
+            log.exception("enrollment %s: unexpected failure", enrollment_id)
+    _cancel_registrants(now, limit)
+    _alert_creators(now)
+    return enrolled
+
+
+def _attempt(enrollment: Enrollment, now: datetime) -> bool:
+    attempt = enrollment.attempts
+    order = db.session.get(Order, enrollment.order_id)
+    session = db.session.get(LiveSession, order.session_id)
+    if order.status != OrderStatus.PAID:
+        _transition(enrollment, EnrollmentStatus.CANCELLED, attempt=attempt, next_attempt_at=None)
+        db.session.commit()
+        return False
+    if session.platform != Platform.ZOOM or isinstance(video_platform(), DemoPlatform):
+        if session.platform == Platform.LINK:
+            registration = Registration("", session.join_link or "")
+        elif session.platform == Platform.YOUTUBE:
+            registration = Registration("", personal_join_url(order))
+        else:
+            registration = video_platform().add_registrant(_ref(session), Attendee.from_name(order.email, order.name))
+    else:
+        db.session.commit()  # no transaction stays open during the call to Zoom
+        try:
+            registration = video_platform().add_registrant(_ref(session), Attendee.from_name(order.email, order.name))
+        except VideoError as error:
+            _record_failure(enrollment, attempt, error, now)
+            if error.transient:
+                raise ZoomUnwell from error
+            return False
+    try:
+        _transition(
+            enrollment,
+            EnrollmentStatus.ENROLLED,
+            attempt=attempt,
+            join_url=registration.join_url,
+            registrant_id=registration.registrant_id or None,
+            next_attempt_at=None,
+            last_error=None,
+        )
+    except ConcurrentUpdate:
+        # Cancelled (refund) while Zoom was registering: the new registrant must be cancelled too.
+        db.session.rollback()
+        if registration.registrant_id:
+            db.session.execute(
+                update(Enrollment)
+                .where(Enrollment.id == enrollment.id, Enrollment.status == EnrollmentStatus.CANCELLED)
+                .values(registrant_id=registration.registrant_id, next_attempt_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        db.session.commit()
+        return False
+    plan_join_link_message(order)
+    db.session.commit()
+    log.info("order %s enrolled on %s (attempt %s)", order.id, session.platform, attempt)
+    return True
+
+
+def _record_failure(enrollment: Enrollment, attempt: int, error: VideoError, now: datetime) -> None:
+    message = str(error)[:2000]
+    max_attempts = current_app.config.get("ENROLLMENT_MAX_ATTEMPTS", 8)
+    log.warning("enrollment %s, attempt %s: %s", enrollment.id, attempt, message)
+    if error.transient and attempt < max_attempts:
+        delay = _backoff(attempt)
+        if error.retry_after:
+            delay = max(delay, timedelta(seconds=error.retry_after))
+        db.session.execute(
+            update(Enrollment)
+            .where(
+                Enrollment.id == enrollment.id,
+                Enrollment.status == EnrollmentStatus.PENDING,
+                Enrollment.attempts == attempt,
+            )
+            .values(last_error=message, next_attempt_at=now + delay, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+    else:
+        try:
+            _transition(enrollment, EnrollmentStatus.FAILED, attempt=attempt, last_error=message, next_attempt_at=None)
+        except ConcurrentUpdate:
+            db.session.rollback()
+            return
+    db.session.commit()
+
+
+def _cancel_registrants(now: datetime, limit: int) -> int:
+    """Cancelled enrolments whose Zoom registrant is still live: cancel it at Zoom, retrying until it holds."""
+    due = db.session.scalars(
+        select(Enrollment.id)
+        .where(
+            Enrollment.status == EnrollmentStatus.CANCELLED,
+            Enrollment.registrant_id.is_not(None),
+            Enrollment.next_attempt_at <= now,
+        )
+        .limit(limit)
+    ).all()
+    db.session.commit()
+    done = 0
+    for enrollment_id in due:
+        claimed = db.session.execute(
+            update(Enrollment)
+            .where(Enrollment.id == enrollment_id, Enrollment.next_attempt_at <= now)
+            .values(next_attempt_at=now + LEASE, claimed_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.commit()
+        if claimed.rowcount != 1:
+            continue
+        enrollment = db.session.get(Enrollment, enrollment_id)
+        order = db.session.get(Order, enrollment.order_id)
+        session = db.session.get(LiveSession, order.session_id)
+        try:
+            video_platform().cancel_registrant(_ref(session), enrollment.registrant_id, order.email)
+        except VideoError as error:
+            enrollment.last_error = f"cancelling the Zoom registrant: {error}"[:2000]
+            enrollment.next_attempt_at = now + _backoff(3) if error.transient else None
+            log.warning("enrollment %s: %s", enrollment.id, enrollment.last_error)
+        else:
+            enrollment.next_attempt_at = None
+            done += 1
+        db.session.commit()
+    return done
+
+
+def _alert_creators(now: datetime) -> int:
+    """One email per session to its creator listing the attendees whose enrolment failed for good."""
+    rows = db.session.execute(
+        select(Enrollment.id, Order.session_id)
+        .join(Order, Order.id == Enrollment.order_id)
+        .where(Enrollment.status == EnrollmentStatus.FAILED, Enrollment.alerted_at.is_(None))
+    ).all()
+    db.session.commit()
+    by_session: dict[int, list[int]] = defaultdict(list)
+    for enrollment_id, session_id in rows:
+        claimed = db.session.execute(
+            update(Enrollment)
+            .where(Enrollment.id == enrollment_id, Enrollment.alerted_at.is_(None))
+            .values(alerted_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.commit()
+        if claimed.rowcount == 1:
+            by_session[session_id].append(enrollment_id)
+    sent = 0
+    for session_id, enrollment_ids in by_session.items():
+        session = db.session.get(LiveSession, session_id)
+        enrollments = [db.session.get(Enrollment, i) for i in enrollment_ids]
+        try:
+            with _request_context():
+                message = _alert_message(session, enrollments)
+            mail.send(message)
+            sent += 1
+        except Exception as error:  # noqa: BLE001 - any mail failure: un-mark, so the next tick tries again
+            log.warning("could not alert the creator of session %s: %s", session_id, error)
+            db.session.execute(
+                update(Enrollment)
+                .where(Enrollment.id.in_(enrollment_ids))
+                .values(alerted_at=None)
+                .execution_options(synchronize_session=False)
+            )
+            db.session.commit()
+    return sent
+
+
+@contextlib.contextmanager
+def _request_context():
+    """Translations need a request (for the language); the worker has none, so lend it one at BASE_URL."""
+    if has_request_context():
+        yield
+        return
+    with current_app.test_request_context("/", base_url=current_app.config["BASE_URL"]):
+        yield
+
+
+def _alert_message(session: LiveSession, enrollments: list[Enrollment]) -> Message:
+    base = current_app.config["BASE_URL"]
+    lines = [
+        _('Some attendees of "%(title)s" could not be enrolled on Zoom automatically.', title=session.title),
+        "",
+    ]
+    for enrollment in enrollments:
+        order = enrollment.order
+        lines.append(f"- {order.name} <{order.email}>: {enrollment.last_error or '?'}")
+    lines += [
+        "",
+        _('They have paid and their seat is safe. Fix the cause above, then press "Retry" on the session page:'),
+        f"{base}/dashboard/sessions/{session.id}",
+    ]
+    return Message(
+        subject=_('Action needed: attendees not enrolled in "%(title)s"', title=session.title),
+        recipients=[session.creator.email],
+        body="\n".join(lines),
+    )
+
+
+# -- Zoom webhooks -------------------------------------------------------------------------------------------------
+
+STARTED = {"meeting.started", "webinar.started"}
+ENDED = {"meeting.ended", "webinar.ended"}
+JOINED = {"meeting.participant_joined", "webinar.participant_joined"}
+
+
+def handle_zoom_event(event: VideoEvent) -> str:
+    """Apply a verified Zoom event exactly once. Returns the outcome, also stored on the event row."""
+    record = ProviderEvent(
+        provider="zoom",
+        event_id=event.event_id[:255],
+        event_type=event.type[:100],
+        payload=json.dumps(dict(event.raw), default=str),
+    )
+    db.session.add(record)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        return "duplicate"
+    record.outcome = _apply_zoom_event(event, record)
+    db.session.commit()
+    return record.outcome
+
+
+def _sessions_for(meeting_id: str | None, event_type: str) -> list[LiveSession]:
+    if not meeting_id:
+        return []
+    kind = "webinar" if event_type.startswith("webinar.") else "meeting"
+    return list(
+        db.session.scalars(
+            select(LiveSession).where(
+                LiveSession.platform == Platform.ZOOM,
+                LiveSession.zoom_meeting_id == meeting_id,
+                LiveSession.zoom_kind == kind,
+            )
+        )
+    )
+
+
+def _apply_zoom_event(event: VideoEvent, record: ProviderEvent) -> str:
+    sessions = _sessions_for(event.meeting_id, event.type)
+    if event.type not in STARTED | ENDED | JOINED:
+        return "ignored"
+    if not sessions:
+        return "unknown_meeting"
+    now = utcnow()
+    if event.type in STARTED:
+        for session in sessions:
+            session.started_at = session.started_at or event.started_at or now
+        return "started"
+    if event.type in ENDED:
+        for session in sessions:
+            session.ended_at = event.ended_at or now
+            _mark_absentees(session)
+            session_ended(session)
+        return "ended"
+    enrollment = _enrollment_of(sessions, event)
+    if enrollment is None:
+        return "unknown_participant"
+    enrollment.attended = True
+    record.order_id = enrollment.order_id
+    return "attended"
+
+
+def _enrollment_of(sessions: list[LiveSession], event: VideoEvent) -> Enrollment | None:
+    """The attendee behind a participant: by registrant id, else by email among the paid orders."""
+    participant = event.participant
+    if participant is None:
+        return None
+    session_ids = [s.id for s in sessions]
+    query = select(Enrollment).join(Order, Order.id == Enrollment.order_id).where(Order.session_id.in_(session_ids))
+    if participant.registrant_id:
+        found = db.session.scalar(query.where(Enrollment.registrant_id == participant.registrant_id))
+        if found is not None:
+            return found
+    if participant.email:
+        return db.session.scalar(
+            query.where(func.lower(Order.email) == participant.email.strip().lower(), Order.status == OrderStatus.PAID)
+            .order_by(Enrollment.id)
+            .limit(1)
+        )
+    return None
+
+
+def _mark_absentees(session: LiveSession) -> None:
+    """Once attendance was reported for someone, the enrolled attendees never reported did not join.
+
+    Without any participant_joined event (the app is not subscribed to it) attendance stays unknown.
+    """
+    enrollments = list(
+        db.session.scalars(
+            select(Enrollment)
+            .join(Order, Order.id == Enrollment.order_id)
+            .where(Order.session_id == session.id, Enrollment.status == EnrollmentStatus.ENROLLED)
+        )
+    )
+    if any(e.attended for e in enrollments):
+        for enrollment in enrollments:
+            if enrollment.attended is None:
+                enrollment.attended = False

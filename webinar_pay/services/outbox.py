@@ -1,0 +1,757 @@
+"""Emails on schedule. Services plan, move or cancel outbox rows in their own transaction; one dispatcher sends.
+
+Every email the app will ever send is an `OutboxMessage`, UNIQUE per (order, kind), so a message can
+never be planned twice. The dispatcher claims due rows atomically (SKIP LOCKED on PostgreSQL, one
+conditional UPDATE per row on SQLite), sends a batch over one SMTP connection and marks each row
+sent as soon as the server took it. Claims left behind by a worker that died are taken back after
+`OUTBOX_CLAIM_TIMEOUT_SECONDS`, so nothing is lost; a crash between the server's "250 OK" and our
+commit can still send that one message twice, which is the price of never losing one.
+
+Reminders are a number of minutes before the session's UTC start, so they fall at the same instant
+whatever the clocks do in between (a DST change moves the wall-clock time, not the gap).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import smtplib
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_datetime
+from flask import current_app, has_request_context, render_template
+from flask_babel import get_locale, ngettext
+from flask_babel import gettext as _
+from flask_mail import Connection, Message
+from sqlalchemy import select, update
+from sqlalchemy.orm.attributes import set_committed_value
+
+from integrations.mail import classify_smtp_error
+
+from ..extensions import db
+from ..models import (
+    OUTBOX_TRANSITIONS,
+    Creator,
+    EnrollmentStatus,
+    LiveSession,
+    Order,
+    OrderStatus,
+    OutboxMessage,
+    OutboxStatus,
+    Refund,
+    SessionStatus,
+    utcnow,
+)
+from ..money import format_amount
+from . import Conflict, NotFound
+from .ics import Invitation, build_ics
+
+log = logging.getLogger(__name__)
+
+CONFIRMATION = "confirmation"
+JOIN_LINK = "join_link"
+REMINDER = "reminder"
+THANK_YOU = "thank_you"
+MISSED_YOU = "missed_you"
+SESSION_MOVED = "session_moved"
+CANCELLED = "cancelled"
+REFUND = "refund"
+NOTICES = {CANCELLED, REFUND}  # still sent once the order is no longer paid
+TEMPLATES = (CONFIRMATION, JOIN_LINK, REMINDER, THANK_YOU, MISSED_YOU, SESSION_MOVED, CANCELLED, REFUND)
+INVITE_KINDS = {CONFIRMATION, JOIN_LINK, SESSION_MOVED, CANCELLED, REFUND}
+# Once Zoom says a session started, the thank-you waits for its real end, but never longer than this.
+OVERRUN_LIMIT = timedelta(hours=6)
+
+
+def reminder_kind(minutes: int) -> str:
+    return f"{REMINDER}:{minutes}"
+
+
+def template_of(kind: str) -> str:
+    return kind.split(":", 1)[0]
+
+
+def _setting(name: str, default: int) -> int:
+    return int(current_app.config.get(name, default))
+
+
+# -- state changes ---------------------------------------------------------------------------------------------
+
+
+class IllegalOutboxTransition(Exception):
+    pass
+
+
+def _transition(message: OutboxMessage, to: OutboxStatus, **values: Any) -> None:
+    """The one way a message changes state; only legal moves (see OUTBOX_TRANSITIONS)."""
+    current = OutboxStatus(message.status)
+    if to not in OUTBOX_TRANSITIONS[current]:
+        raise IllegalOutboxTransition(f"outbox message {message.id}: {current} -> {to} is not allowed")
+    message.status = to
+    for name, value in values.items():
+        setattr(message, name, value)
+
+
+def _rows(order: Order) -> dict[str, OutboxMessage]:
+    return {
+        row.kind: row for row in db.session.scalars(select(OutboxMessage).where(OutboxMessage.order_id == order.id))
+    }
+
+
+def _next_sequence(rows: dict[str, OutboxMessage]) -> int:
+    return max((row.ics_sequence for row in rows.values()), default=-1) + 1
+
+
+def _arm(rows: dict[str, OutboxMessage], order: Order, kind: str, due_at: datetime, sequence: int = 0) -> None:
+    """Plan `kind` for `due_at`: a new row, or an old one armed again (another move, a resend)."""
+    row = rows.get(kind)
+    if row is None:
+        row = OutboxMessage(
+            order_id=order.id, kind=kind, due_at=due_at, status=OutboxStatus.PENDING, attempts=0, ics_sequence=sequence
+        )
+        db.session.add(row)
+        rows[kind] = row
+        return
+    if row.status == OutboxStatus.SENDING:
+        return  # the dispatcher has it; it will go out as claimed
+    if row.status != OutboxStatus.PENDING:
+        _transition(row, OutboxStatus.PENDING, attempts=0, last_error=None, claimed_at=None)
+    row.due_at = due_at
+    row.ics_sequence = max(row.ics_sequence, sequence)
+
+
+def _cancel(row: OutboxMessage, reason: str) -> None:
+    """Conditional, so a row a dispatcher claimed meanwhile is left to it (it re-checks the order itself)."""
+    if row.status not in {OutboxStatus.PENDING, OutboxStatus.FAILED}:
+        return
+    result = db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == row.id, OutboxMessage.status.in_([OutboxStatus.PENDING, OutboxStatus.FAILED]))
+        .values(status=OutboxStatus.CANCELLED, last_error=reason)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount == 1:
+        set_committed_value(row, "status", OutboxStatus.CANCELLED)
+        set_committed_value(row, "last_error", reason)
+
+
+def _thank_you_due(session: LiveSession) -> datetime:
+    grace = timedelta(minutes=_setting("THANK_YOU_GRACE_MINUTES", 30))
+    ended_at = session.ended_at  # set from Zoom's meeting.ended
+    return (ended_at or session.ends_at) + grace
+
+
+def _plan_schedule(rows: dict[str, OutboxMessage], order: Order, session: LiveSession, now: datetime) -> None:
+    """Reminders still ahead and the thank-you; reminders whose time has passed are skipped, never sent late."""
+    wanted = set()
+    for minutes in sorted(set(session.reminder_offsets or [])):
+        kind, due_at = reminder_kind(minutes), session.starts_at - timedelta(minutes=minutes)
+        if due_at > now:
+            wanted.add(kind)
+            _arm(rows, order, kind, due_at)
+    for kind, row in rows.items():
+        if template_of(kind) == REMINDER and kind not in wanted:
+            _cancel(row, "reminder time passed or removed")
+    thank_you = rows.get(THANK_YOU)
+    if MISSED_YOU not in rows and (thank_you is None or thank_you.status == OutboxStatus.PENDING):
+        _arm(rows, order, THANK_YOU, _thank_you_due(session))
+
+
+def plan_messages(order: Order, now: datetime | None = None) -> None:
+    """The order just became paid: confirmation now, reminders still ahead, thank-you after the end.
+
+    Idempotent (kinds already planned stay as they are). The caller commits.
+    """
+    now = now or utcnow()
+    session = db.session.get(LiveSession, order.session_id)
+    rows = _rows(order)
+    if CONFIRMATION not in rows:
+        _arm(rows, order, CONFIRMATION, now)
+    _plan_schedule(rows, order, session, now)
+
+
+def plan_join_link_message(order: Order, now: datetime | None = None) -> bool:
+    """Enrolment just succeeded. If the confirmation already went out saying "your link follows", send the link.
+
+    Returns whether a message was planned. The caller commits.
+    """
+    now = now or utcnow()
+    rows = _rows(order)
+    confirmation = rows.get(CONFIRMATION)
+    if order.status != OrderStatus.PAID or JOIN_LINK in rows or confirmation is None:
+        return False
+    if confirmation.status == OutboxStatus.PENDING:
+        return False  # it has not been written yet, and will carry the link itself
+    _arm(rows, order, JOIN_LINK, now, sequence=confirmation.ics_sequence)
+    return True
+
+
+def cancel_messages(order: Order, notice: str | None = None, now: datetime | None = None) -> None:
+    """Cancel what is still pending for the order; `notice` (`refund` or `cancelled`) is then sent. Caller commits."""
+    if notice not in {None, REFUND, CANCELLED}:
+        raise ValueError(f"unknown notice {notice!r}")
+    now = now or utcnow()
+    rows = _rows(order)
+    for kind, row in rows.items():
+        if kind not in NOTICES:
+            _cancel(row, f"order {order.status}")
+    if notice and notice not in rows:
+        _arm(rows, order, notice, now, sequence=_next_sequence(rows))
+
+
+def move_messages(session: LiveSession, notify: bool = True, now: datetime | None = None) -> int:
+    """The session's time, length or reminder offsets changed: re-plan every paid attendee's messages.
+
+    With `notify`, each attendee who already heard from us gets an update with the new time (and a
+    new .ics SEQUENCE). Returns the number of attendees re-planned. The caller commits.
+    """
+    now = now or utcnow()
+    count = 0
+    for order in _paid_orders(session):
+        rows = _rows(order)
+        if not rows:
+            continue
+        _plan_schedule(rows, order, session, now)
+        if notify:
+            confirmation = rows.get(CONFIRMATION)
+            if confirmation is not None and confirmation.status == OutboxStatus.PENDING:
+                confirmation.ics_sequence = _next_sequence(rows)  # not sent yet: it carries the new time
+            else:
+                _arm(rows, order, SESSION_MOVED, now, sequence=_next_sequence(rows))
+        count += 1
+    return count
+
+
+def session_cancelled(session: LiveSession, now: datetime | None = None) -> int:
+    """Every paid attendee: pending messages cancelled, a cancellation email planned. The caller commits."""
+    orders = _paid_orders(session)
+    for order in orders:
+        cancel_messages(order, notice=CANCELLED, now=now)
+    return len(orders)
+
+
+def session_ended(session: LiveSession, now: datetime | None = None) -> int:
+    """Zoom says the session ended: pending thank-yous go out after the grace period from now. Caller commits."""
+    now = now or utcnow()
+    due_at = now + timedelta(minutes=_setting("THANK_YOU_GRACE_MINUTES", 30))
+    moved = 0
+    for order in _paid_orders(session):
+        row = _rows(order).get(THANK_YOU)
+        if row is not None and row.status == OutboxStatus.PENDING:
+            row.due_at = due_at
+            moved += 1
+    return moved
+
+
+def resend(order: Order, kind: str = CONFIRMATION, now: datetime | None = None) -> OutboxMessage:
+    """The creator asks to send a message again (the attendee lost it). Commits."""
+    if order.status != OrderStatus.PAID:
+        raise Conflict(_("Only a paid order's messages can be sent again."))
+    rows = _rows(order)
+    if kind not in rows:
+        raise NotFound(_("This message was never planned for this attendee."))
+    if rows[kind].status == OutboxStatus.SENDING:
+        raise Conflict(_("This message is being sent right now."))
+    _arm(rows, order, kind, now or utcnow())
+    db.session.commit()
+    return rows[kind]
+
+
+def _paid_orders(session: LiveSession) -> list[Order]:
+    return list(
+        db.session.scalars(
+            select(Order).where(Order.session_id == session.id, Order.status == OrderStatus.PAID).order_by(Order.id)
+        )
+    )
+
+
+def delivery_log(session: LiveSession) -> dict[int, list[OutboxMessage]]:
+    """Per order id, its messages in the order they are due."""
+    rows = db.session.scalars(
+        select(OutboxMessage)
+        .join(Order, Order.id == OutboxMessage.order_id)
+        .where(Order.session_id == session.id)
+        .order_by(OutboxMessage.order_id, OutboxMessage.due_at, OutboxMessage.id)
+    )
+    log_by_order: dict[int, list[OutboxMessage]] = {}
+    for row in rows:
+        log_by_order.setdefault(row.order_id, []).append(row)
+    return log_by_order
+
+
+# -- composing -------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Email:
+    to: str
+    subject: str
+    text: str
+    html: str
+    reply_to: str | None = None
+    ics: str | None = None
+    has_join_link: bool = False
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def _url_context():
+    """Links in emails need a request context; the dispatcher has none, so lend it one at BASE_URL."""
+    if has_request_context():
+        yield
+        return
+    with current_app.test_request_context("/", base_url=current_app.config["BASE_URL"]):
+        yield
+
+
+def _when(moment: datetime, zone: str) -> str:
+    locale = str(get_locale() or "en")
+    return format_datetime(moment, "EEEE d MMMM y, HH:mm zzzz", tzinfo=ZoneInfo(zone), locale=locale)
+
+
+def _context(
+    kind: str, order: Order, session: LiveSession, creator: Creator, join_url: str | None, ticket: str
+) -> dict[str, Any]:
+    minutes = int(kind.split(":", 1)[1]) if template_of(kind) == REMINDER else None
+    reply_to = getattr(creator, "reply_to", None) or creator.email
+    return {
+        "kind": kind,
+        "order": order,
+        "session": session,
+        "creator": creator,
+        "attendee_name": order.name,
+        "creator_name": creator.name,
+        "reply_to": reply_to,
+        "brand_colour": getattr(creator, "brand_colour", None) or "#3b5bdb",
+        "logo_url": getattr(creator, "logo_url", None),
+        "starts_local": _when(session.starts_at, session.timezone),
+        "starts_utc": _when(session.starts_at, "UTC"),
+        "ends_local": _when(session.ends_at, session.timezone),
+        "duration_minutes": session.duration_minutes,
+        "amount": format_amount(order.amount, order.currency, locale=str(get_locale() or "en")) if order.amount else "",
+        "join_url": join_url,
+        "ticket_url": ticket,
+        "replay_url": getattr(session, "replay_url", None),
+        "feedback_url": f"mailto:{reply_to}?subject=" + quote(_("Feedback: %(title)s", title=session.title)),
+        "lead_time": _lead_time(minutes) if minutes is not None else "",
+        "refund_reason": _refund_reason(order) if template_of(kind) == REFUND else "",
+    }
+
+
+def _refund_reason(order: Order) -> str:
+    if not order.id:
+        return ""
+    reason = db.session.scalar(select(Refund.reason).where(Refund.order_id == order.id).order_by(Refund.id.desc()))
+    if reason == "no_seat_left":
+        return _("Your payment reached us after your seat's hold had run out, and the session was full by then.")
+    return ""
+
+
+def _lead_time(minutes: int) -> str:
+    if minutes == 1440:
+        return _("tomorrow at this time")
+    if minutes % 1440 == 0:
+        return ngettext("in %(num)d day", "in %(num)d days", minutes // 1440)
+    if minutes == 60:
+        return _("in one hour")
+    if minutes % 60 == 0:
+        return ngettext("in %(num)d hour", "in %(num)d hours", minutes // 60)
+    return ngettext("in %(num)d minute", "in %(num)d minutes", minutes)
+
+
+def _invitation(order: Order, session: LiveSession, creator: Creator, url: str, sequence: int, cancelled: bool):
+    host = current_app.config["BASE_URL"].split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0] or "localhost"
+    return Invitation(
+        uid=f"order-{order.id}@{host}",
+        sequence=sequence,
+        starts_at=session.starts_at,
+        ends_at=session.ends_at,
+        summary=session.title,
+        description=_("Your place: %(url)s", url=url),
+        url=url,
+        organizer_name=creator.name,
+        organizer_email=getattr(creator, "reply_to", None) or creator.email,
+        attendee_name=order.name,
+        attendee_email=order.email,
+        cancelled=cancelled,
+    )
+
+
+def render_email(
+    kind: str, order: Order, session: LiveSession, *, join_url: str | None, ticket: str, sequence: int, now: datetime
+) -> Email:
+    """Subject, both bodies and the .ics of one message, from the templates under email/<kind>/."""
+    from .orders import join_link  # orders plans messages, so it imports this module first
+
+    creator = db.session.get(Creator, session.creator_id)
+    context = _context(kind, order, session, creator, join_url, ticket)
+    folder = f"email/{template_of(kind)}"
+    subject = " ".join(render_template(f"{folder}/subject.txt", **context).split())
+    email = Email(
+        to=order.email,
+        subject=subject,
+        text=render_template(f"{folder}/body.txt", **context),
+        html=render_template(f"{folder}/body.html", **context),
+        reply_to=context["reply_to"],
+        has_join_link=bool(join_url),
+    )
+    if template_of(kind) in INVITE_KINDS:
+        cancelled = kind in NOTICES
+        url = ticket if cancelled or order.id == 0 else join_link(order)
+        email.ics = build_ics(_invitation(order, session, creator, url, sequence, cancelled), now)
+    return email
+
+
+def compose(message: OutboxMessage, now: datetime | None = None) -> Email:
+    """The email an outbox row stands for, as it would be sent now."""
+    from .orders import join_link, ticket_url
+
+    now = now or utcnow()
+    order = db.session.get(Order, message.order_id)
+    session = db.session.get(LiveSession, order.session_id)
+    enrollment = order.enrollment
+    enrolled = enrollment is not None and enrollment.status == EnrollmentStatus.ENROLLED and enrollment.join_url
+    with _url_context():
+        join_url = join_link(order) if enrolled and order.status == OrderStatus.PAID else None
+        email = render_email(
+            message.kind, order, session, join_url=join_url, ticket=ticket_url(order),
+            sequence=message.ics_sequence, now=now,
+        )  # fmt: skip
+    email.headers["X-Webinar-Pay-Message"] = f"{message.order_id}:{message.kind}"
+    email.headers["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies to a reminder
+    return email
+
+
+def preview(session: LiveSession, kind: str, now: datetime | None = None) -> Email:
+    """What an attendee would receive, for the creator: a made-up attendee, nothing stored."""
+    if kind == REMINDER:
+        kind = reminder_kind((session.reminder_offsets or [60])[0])
+    name, _sep, minutes = kind.partition(":")
+    if name not in TEMPLATES or (name == REMINDER) != minutes.isdigit() or len(minutes) > 6:
+        raise NotFound(_("No such message."))
+    sample = Order(
+        id=0, session_id=session.id, name=_("Alex Example"), email="alex@example.com", amount=session.price,
+        currency=session.currency, provider="preview", status=OrderStatus.PAID, token_nonce="0" * 32,
+    )  # fmt: skip
+    base = current_app.config["BASE_URL"]
+    return render_email(
+        kind, sample, session, join_url=base + "/j/preview", ticket=base + "/t/preview", sequence=0,
+        now=now or utcnow(),
+    )  # fmt: skip
+
+
+def to_flask_message(email: Email) -> Message:
+    message = Message(
+        subject=email.subject,
+        recipients=[email.to],
+        body=email.text,
+        html=email.html,
+        reply_to=email.reply_to,
+        extra_headers=dict(email.headers),
+    )
+    if email.ics:
+        method = "CANCEL" if "METHOD:CANCEL" in email.ics else "REQUEST"
+        message.attach("invite.ics", f"text/calendar; method={method}; charset=utf-8", email.ics.encode(), "attachment")
+    return message
+
+
+# -- the dispatcher --------------------------------------------------------------------------------------------
+
+
+def recover_stale_claims(now: datetime | None = None) -> int:
+    """Claims older than the timeout belong to a worker that died: give them back."""
+    now = now or utcnow()
+    cutoff = now - timedelta(seconds=_setting("OUTBOX_CLAIM_TIMEOUT_SECONDS", 600))
+    result = db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.status == OutboxStatus.SENDING, OutboxMessage.claimed_at < cutoff)
+        .values(status=OutboxStatus.PENDING, claimed_at=None, last_error="claim expired: worker stopped mid-batch")
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    if result.rowcount:
+        log.warning("took back %s outbox messages left in sending by a stopped worker", result.rowcount)
+    return result.rowcount
+
+
+def _claim(now: datetime, limit: int) -> list[int]:
+    due = (
+        select(OutboxMessage.id)
+        .where(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.due_at <= now)
+        .order_by(OutboxMessage.due_at, OutboxMessage.id)
+        .limit(limit)
+    )
+    if db.session.get_bind().dialect.name == "postgresql":
+        ids = list(db.session.scalars(due.with_for_update(skip_locked=True)))
+        if ids:
+            db.session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(ids))
+                .values(status=OutboxStatus.SENDING, claimed_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        db.session.commit()
+        return ids
+    candidates = list(db.session.scalars(due))
+    db.session.commit()  # end the read, so each UPDATE below sees what other writers committed
+    claimed = []
+    for message_id in candidates:
+        result = db.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id, OutboxMessage.status == OutboxStatus.PENDING)
+            .values(status=OutboxStatus.SENDING, claimed_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.commit()
+        if result.rowcount == 1:
+            claimed.append(message_id)
+    return claimed
+
+
+def _still_wanted(message: OutboxMessage, now: datetime) -> str | None:
+    """Why a claimed message must not go out any more, or None."""
+    order = db.session.get(Order, message.order_id)
+    session = db.session.get(LiveSession, order.session_id)
+    if message.kind in NOTICES:
+        return None
+    if order.status != OrderStatus.PAID:
+        return f"order {order.status}"
+    if session.status == SessionStatus.CANCELLED:
+        return "session cancelled"
+    if template_of(message.kind) == REMINDER and now >= session.starts_at:
+        return "too late: the session has started"
+    return None
+
+
+def _thank_you_not_yet(message: OutboxMessage, now: datetime) -> datetime | None:
+    """Zoom said the session started and has not said it ended: wait a little longer (within reason)."""
+    if message.kind != THANK_YOU:
+        return None
+    session = db.session.get(LiveSession, db.session.get(Order, message.order_id).session_id)
+    started, ended = session.started_at, session.ended_at
+    if started is not None and ended is None and now < session.ends_at + OVERRUN_LIMIT:
+        return now + timedelta(minutes=_setting("THANK_YOU_GRACE_MINUTES", 30))
+    return None
+
+
+def _attendance_kind(message: OutboxMessage) -> None:
+    """Attendees who never joined get "sorry we missed you" instead of the thank-you, once attendance is known."""
+    if message.kind != THANK_YOU:
+        return
+    enrollment = db.session.get(Order, message.order_id).enrollment
+    if enrollment is not None and enrollment.attended is False:
+        taken = db.session.scalar(
+            select(OutboxMessage.id).where(OutboxMessage.order_id == message.order_id, OutboxMessage.kind == MISSED_YOU)
+        )
+        if taken is None:
+            message.kind = MISSED_YOU
+
+
+def _settle(message_id: int, claim: datetime | None, /, **values: Any) -> None:
+    """Record the outcome, but only while the claim is still ours (a slow worker may have been taken over)."""
+    if values["status"] not in OUTBOX_TRANSITIONS[OutboxStatus.SENDING]:
+        raise IllegalOutboxTransition(f"outbox message {message_id}: sending -> {values['status']} is not allowed")
+    result = db.session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id == message_id,
+            OutboxMessage.status == OutboxStatus.SENDING,
+            OutboxMessage.claimed_at == claim,
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        log.warning("outbox message %s: claim lost before its outcome was recorded", message_id)
+    db.session.commit()
+
+
+def _retry_or_fail(message: OutboxMessage, now: datetime, reason: str, transient: bool) -> str:
+    attempts = message.attempts + 1
+    base = _setting("MAIL_RETRY_BASE_SECONDS", 60)
+    cap = _setting("MAIL_RETRY_MAX_SECONDS", 3600)
+    if transient and attempts < _setting("MAIL_MAX_ATTEMPTS", 8):
+        delay = min(base * 2 ** (attempts - 1), cap)
+        _settle(
+            message.id, message.claimed_at, status=OutboxStatus.PENDING, attempts=attempts, last_error=reason,
+            due_at=now + timedelta(seconds=delay), claimed_at=None,
+        )  # fmt: skip
+        return "retry"
+    log.error("email %s to order %s failed for good: %s", message.kind, message.order_id, reason)
+    _settle(message.id, message.claimed_at, status=OutboxStatus.FAILED, attempts=attempts, last_error=reason)
+    return "failed"
+
+
+def _release(message_ids: list[int]) -> None:
+    """Claimed but not tried (the connection broke first): back to pending, no attempt counted."""
+    if message_ids:
+        db.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(message_ids), OutboxMessage.status == OutboxStatus.SENDING)
+            .values(status=OutboxStatus.PENDING, claimed_at=None)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.commit()
+
+
+@dataclass
+class DispatchResult:
+    claimed: int = 0
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    recovered: int = 0
+
+
+def dispatch_due(now: datetime | None = None, limit: int | None = None) -> DispatchResult:
+    """Send every due message: claim, compose, send over one SMTP connection, record each outcome."""
+    now = now or utcnow()
+    result = DispatchResult(recovered=recover_stale_claims(now))
+    claimed = _claim(now, limit or _setting("OUTBOX_BATCH_SIZE", 100))
+    result.claimed = len(claimed)
+    if not claimed:
+        return result
+    remaining = list(claimed)
+    connected = False
+    try:
+        with _connect() as connection:
+            connected = True
+            while remaining:
+                message = db.session.get(OutboxMessage, remaining[0], populate_existing=True)
+                _send_one(connection, message, now, result)
+                remaining.pop(0)
+    except Exception as error:
+        db.session.rollback()
+        if not _is_smtp_error(error):
+            _release(remaining)
+            raise
+        if not remaining:
+            return result  # everything went out; only saying goodbye failed
+        failure = classify_smtp_error(error)
+        log.warning("SMTP connection failed with %s messages to go: %s", len(remaining), failure.reason)
+        # No connection at all: every claimed message waits its backoff. A connection lost mid-batch:
+        # the message in flight counts an attempt, the others simply go back for the next tick.
+        tried = remaining if not connected else remaining[:1]
+        for message_id in tried:
+            message = db.session.get(OutboxMessage, message_id, populate_existing=True)
+            outcome = _retry_or_fail(message, now, failure.reason, transient=True)
+            result.retried += outcome == "retry"
+            result.failed += outcome == "failed"
+        _release(remaining[len(tried) :])
+    return result
+
+
+class _TimedConnection(Connection):
+    """Flask-Mail's connection with a socket timeout: a relay that stops answering must not stall every tick."""
+
+    def configure_host(self) -> smtplib.SMTP:
+        timeout = _setting("MAIL_TIMEOUT_SECONDS", 30)
+        smtp_class = smtplib.SMTP_SSL if self.mail.use_ssl else smtplib.SMTP
+        host = smtp_class(self.mail.server, self.mail.port, timeout=timeout)
+        if self.mail.use_tls:
+            host.starttls()
+        if self.mail.username and self.mail.password:
+            host.login(self.mail.username, self.mail.password)
+        return host
+
+
+def _connect() -> Connection:
+    return _TimedConnection(current_app.extensions["mail"])
+
+
+def send_due_emails() -> int:
+    """The scheduler's job: batch after batch until nothing is due or the tick's time budget is spent,
+    so that thousands of reminders due at one instant do not wait one tick per batch. Returns how many went out."""
+    deadline = time.monotonic() + _setting("OUTBOX_DRAIN_SECONDS", 20)
+    batch = _setting("OUTBOX_BATCH_SIZE", 100)
+    sent = 0
+    while True:
+        result = dispatch_due(limit=batch)
+        sent += result.sent
+        if result.claimed < batch or time.monotonic() > deadline:
+            return sent
+
+
+def _is_smtp_error(error: BaseException) -> bool:
+    try:
+        classify_smtp_error(error)
+    except TypeError:
+        return False
+    return True
+
+
+def _send_one(connection, message: OutboxMessage, now: datetime, result: DispatchResult) -> None:
+    reason = _still_wanted(message, now)
+    if reason:
+        _settle(message.id, message.claimed_at, status=OutboxStatus.CANCELLED, last_error=reason)
+        result.cancelled += 1
+        return
+    later = _thank_you_not_yet(message, now)
+    if later:
+        _settle(message.id, message.claimed_at, status=OutboxStatus.PENDING, due_at=later, claimed_at=None)
+        return
+    _attendance_kind(message)
+    try:
+        email = compose(message, now)
+    except Exception as error:  # a template or data problem: fail this one visibly, go on with the rest
+        log.exception("could not compose outbox message %s", message.id)
+        db.session.rollback()
+        message = db.session.get(OutboxMessage, message.id, populate_existing=True)
+        _settle(message.id, message.claimed_at, status=OutboxStatus.FAILED, attempts=message.attempts + 1,
+                last_error=f"could not compose: {error}")  # fmt: skip
+        result.failed += 1
+        return
+    try:
+        connection.send(to_flask_message(email))
+    except Exception as error:
+        if not _is_smtp_error(error):  # e.g. a header Flask-Mail refuses: this message can never go out
+            log.exception("outbox message %s cannot be sent", message.id)
+            _settle(message.id, message.claimed_at, status=OutboxStatus.FAILED, attempts=message.attempts + 1,
+                    last_error=f"cannot be sent: {type(error).__name__}: {error}")  # fmt: skip
+            result.failed += 1
+            return
+        failure = classify_smtp_error(error)
+        if failure.connection_lost:
+            raise
+        outcome = _retry_or_fail(message, now, failure.reason, failure.transient)
+        result.retried += outcome == "retry"
+        result.failed += outcome == "failed"
+        return
+    values: dict[str, Any] = {"status": OutboxStatus.SENT, "sent_at": now, "attempts": message.attempts + 1,
+                              "last_error": None, "kind": message.kind}  # fmt: skip
+    _settle(message.id, message.claimed_at, **values)
+    if message.kind == CONFIRMATION and email.has_join_link:
+        _cancel_redundant_join_link(message.order_id)
+    result.sent += 1
+
+
+def _cancel_redundant_join_link(order_id: int) -> None:
+    db.session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.order_id == order_id,
+            OutboxMessage.kind == JOIN_LINK,
+            OutboxMessage.status == OutboxStatus.PENDING,
+        )
+        .values(status=OutboxStatus.CANCELLED, last_error="the confirmation carried the link")
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+
+
+def sent_messages(limit: int = 100) -> list[OutboxMessage]:
+    """The newest messages the app has sent (or, in demo mode, kept): the dev mailbox."""
+    return list(
+        db.session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.status == OutboxStatus.SENT)
+            .order_by(OutboxMessage.sent_at.desc(), OutboxMessage.id.desc())
+            .limit(limit)
+        )
+    )
