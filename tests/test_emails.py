@@ -535,3 +535,28 @@ def test_invitation_text_is_escaped_and_folded_as_rfc_5545_asks():
     assert (_field(ics, "METHOD"), _field(ics, "STATUS"), _field(ics, "SEQUENCE")) == ("CANCEL", "CANCELLED", "3")
     assert _field(ics, "DTSTART") == "20270328T080000Z" and _field(ics, "DTSTAMP") == "20270327T080000Z"
     assert _field(ics, "ORGANIZER") == "CN=\"Ada 'The' Teacher\":mailto:ada@example.com"
+
+
+def test_creator_branding_reply_to_and_replay_link_reach_the_attendee(shop, smtp):
+    def brand():
+        from webinar_pay.models import Creator
+        from webinar_pay.services.creators import update_profile
+
+        creator = db.session.scalar(select(Creator))
+        update_profile(creator, {"name": "Ada Teacher", "timezone": "Europe/Paris", "reply_to": "help@ada.example",
+                                 "brand_colour": "#aa3300", "logo_url": "https://ada.example/logo.png"})  # fmt: skip
+
+    shop.db(brand)
+    starts = (utcnow() + timedelta(days=2)).replace(second=0, microsecond=0)
+    session_id = shop.session(starts_at=starts.isoformat(), reminder_offsets_minutes=[])
+    status, body = shop.creator.patch(f"/api/v1/sessions/{session_id}", {"replay_url": "https://video.example/r1"})
+    assert status == 200 and body["replay_url"] == "https://video.example/r1"
+    shop.buy(session_id, email="cy@example.com")
+
+    shop.dispatch(utcnow())
+    (confirmation,) = smtp.to("cy@example.com")
+    assert confirmation.message["Reply-To"] == "help@ada.example"
+    assert "#aa3300" in confirmation.html and "https://ada.example/logo.png" in confirmation.html
+    shop.dispatch(starts + timedelta(minutes=90 + 31))
+    thank_you = smtp.to("cy@example.com")[-1]
+    assert "https://video.example/r1" in thank_you.text and "https://video.example/r1" in thank_you.html

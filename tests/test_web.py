@@ -203,3 +203,21 @@ def test_the_factory_refuses_a_weak_secret_key_outside_development(env_name, dat
         with pytest.raises(RuntimeError, match="SECRET_KEY"):
             create_app({"ENV_NAME": env_name, "SECRET_KEY": weak, "SQLALCHEMY_DATABASE_URI": database_url})
     create_app({"ENV_NAME": env_name, "SECRET_KEY": "k" * 40, "SQLALCHEMY_DATABASE_URI": database_url})
+
+
+def test_profile_form_validates_and_saves(client, app):
+    signup(client)
+    bad = {
+        "csrf_token": csrf_token(client, "/dashboard/profile"), "name": "Ada", "timezone": "Europe/Paris",
+        "reply_to": "not an email", "brand_colour": "red", "logo_url": "http://insecure.example/logo.png",
+    }  # fmt: skip
+    response = client.post("/dashboard/profile", data=bad)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "Use a colour such as #3b5bdb." in page and "https:// address of an image" in page
+    good = {**bad, "reply_to": "help@ada.example", "brand_colour": "#aa3300", "logo_url": "https://ada.example/l.png"}
+    assert client.post("/dashboard/profile", data=good).status_code == 302
+    with app.app_context():
+        creator = db.session.scalar(select(Creator))
+        assert (creator.reply_to, creator.brand_colour, creator.timezone) == ("help@ada.example", "#aa3300",
+                                                                             "Europe/Paris")  # fmt: skip

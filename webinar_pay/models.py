@@ -70,6 +70,9 @@ class Creator(UserMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(20), default="creator")
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    reply_to: Mapped[str | None] = mapped_column(String(254))  # where attendees' replies go; else `email`
+    brand_colour: Mapped[str | None] = mapped_column(String(7))  # "#rrggbb", used in emails
+    logo_url: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     sessions: Mapped[list[LiveSession]] = relationship(back_populates="creator")
@@ -124,6 +127,7 @@ class LiveSession(db.Model):
     zoom_kind: Mapped[str | None] = mapped_column(String(10))
     youtube_url: Mapped[str | None] = mapped_column(String(500))
     join_link: Mapped[str | None] = mapped_column(String(500))
+    replay_url: Mapped[str | None] = mapped_column(String(500))  # shared in the thank-you email once set
     reminder_offsets: Mapped[list[int]] = mapped_column(JSON, default=lambda: [1440, 60])
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

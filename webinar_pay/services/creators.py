@@ -1,7 +1,9 @@
 """Creator accounts and their API tokens."""
 
 import hashlib
+import re
 import secrets
+from collections.abc import Mapping
 
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
@@ -81,3 +83,35 @@ def creator_for_api_token(token: str) -> Creator | None:
     api_token.last_used_at = utcnow()
     db.session.commit()
     return api_token.creator
+
+
+BRAND_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+def update_profile(creator: Creator, raw: Mapping[str, str]) -> Creator:
+    """Name, time zone and what attendees see of the creator in emails: reply-to address, colour, logo."""
+    errors: dict[str, str] = {}
+    name = (raw.get("name") or "").strip()
+    if not name or len(name) > 120:
+        errors["name"] = _("Enter your name.")
+    timezone = raw.get("timezone") or creator.timezone
+    if not is_valid_timezone(timezone):
+        errors["timezone"] = _("Choose a time zone from the list.")
+    reply_to = (raw.get("reply_to") or "").strip() or None
+    if reply_to:
+        try:
+            reply_to = normalize_email(reply_to)
+        except ValidationError:
+            errors["reply_to"] = _("Enter a valid email address, or leave it empty to use your login email.")
+    colour = (raw.get("brand_colour") or "").strip() or None
+    if colour and not BRAND_COLOUR.match(colour):
+        errors["brand_colour"] = _("Use a colour such as #3b5bdb.")
+    logo_url = (raw.get("logo_url") or "").strip() or None
+    if logo_url and not (logo_url.startswith("https://") and len(logo_url) <= 500):
+        errors["logo_url"] = _("Enter a full https:// address of an image.")
+    if errors:
+        raise ValidationError(_("Please correct the marked fields."), fields=errors)
+    creator.name, creator.timezone, creator.reply_to = name, timezone, reply_to
+    creator.brand_colour, creator.logo_url = colour, logo_url
+    db.session.commit()
+    return creator

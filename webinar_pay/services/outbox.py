@@ -318,7 +318,7 @@ def _context(
     kind: str, order: Order, session: LiveSession, creator: Creator, join_url: str | None, ticket: str
 ) -> dict[str, Any]:
     minutes = int(kind.split(":", 1)[1]) if template_of(kind) == REMINDER else None
-    reply_to = getattr(creator, "reply_to", None) or creator.email
+    reply_to = creator.reply_to or creator.email
     return {
         "kind": kind,
         "order": order,
@@ -327,8 +327,8 @@ def _context(
         "attendee_name": order.name,
         "creator_name": creator.name,
         "reply_to": reply_to,
-        "brand_colour": getattr(creator, "brand_colour", None) or "#3b5bdb",
-        "logo_url": getattr(creator, "logo_url", None),
+        "brand_colour": creator.brand_colour or "#3b5bdb",
+        "logo_url": creator.logo_url,
         "starts_local": _when(session.starts_at, session.timezone),
         "starts_utc": _when(session.starts_at, "UTC"),
         "ends_local": _when(session.ends_at, session.timezone),
@@ -336,7 +336,7 @@ def _context(
         "amount": format_amount(order.amount, order.currency, locale=str(get_locale() or "en")) if order.amount else "",
         "join_url": join_url,
         "ticket_url": ticket,
-        "replay_url": getattr(session, "replay_url", None),
+        "replay_url": session.replay_url,
         "feedback_url": f"mailto:{reply_to}?subject=" + quote(_("Feedback: %(title)s", title=session.title)),
         "lead_time": _lead_time(minutes) if minutes is not None else "",
         "refund_reason": _refund_reason(order) if template_of(kind) == REFUND else "",
@@ -375,7 +375,7 @@ def _invitation(order: Order, session: LiveSession, creator: Creator, url: str, 
         description=_("Your place: %(url)s", url=url),
         url=url,
         organizer_name=creator.name,
-        organizer_email=getattr(creator, "reply_to", None) or creator.email,
+        organizer_email=creator.reply_to or creator.email,
         attendee_name=order.name,
         attendee_email=order.email,
         cancelled=cancelled,

@@ -39,6 +39,7 @@ FIELDS = (
     "zoom_kind",
     "youtube_url",
     "join_link",
+    "replay_url",
     "reminder_offsets_minutes",
 )
 
@@ -156,6 +157,13 @@ def parse_session_fields(raw: Mapping[str, Any], current: LiveSession | None = N
             errors["platform"] = _("Choose zoom, youtube or link.")
         out["platform"] = platform
     out.update(_platform_fields(raw, platform, current, errors))
+    if given("replay_url"):
+        try:
+            out["replay_url"] = _url(raw["replay_url"])
+        except ValueError:
+            errors["replay_url"] = _("Enter a full https:// address.")
+    elif "replay_url" in raw:
+        out["replay_url"] = None
 
     if "reminder_offsets_minutes" in raw:
         try:

@@ -77,6 +77,7 @@ def session_json(session: LiveSession) -> dict:
         "zoom_kind": session.zoom_kind,
         "youtube_url": session.youtube_url,
         "join_link": session.join_link,
+        "replay_url": session.replay_url,
         "reminder_offsets_minutes": session.reminder_offsets,
         "public_url": current_app.config["BASE_URL"] + url_for("storefront.session_page", session_id=session.id),
     }

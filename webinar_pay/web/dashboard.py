@@ -11,6 +11,7 @@ from flask_login import current_user, login_required
 from ..models import LiveSession
 from ..money import MoneyError, major_input_value, normalize_currency, to_minor
 from ..services import ValidationError
+from ..services.creators import update_profile
 from ..services.enrollment import failed_enrollments, retry_enrollment, retry_failed_enrollments
 from ..services.orders import creator_order, ticket_token
 from ..services.sessions import (
@@ -68,6 +69,25 @@ def _render_form(session: LiveSession | None, values: dict, errors: dict, status
     return render_template(
         "dashboard/session_form.html", session=session, values=values, errors=errors, timezones=all_timezones()
     ), status
+
+
+@bp.route("/profile", methods=["GET", "POST"])
+def profile():
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        try:
+            update_profile(current_user, request.form)
+        except ValidationError as error:
+            errors = error.fields
+        else:
+            flash(_("Profile saved."))
+            return redirect(url_for(".profile"))
+    values = request.form if errors else {
+        "name": current_user.name, "timezone": current_user.timezone, "reply_to": current_user.reply_to or "",
+        "brand_colour": current_user.brand_colour or "", "logo_url": current_user.logo_url or "",
+    }  # fmt: skip
+    page = render_template("dashboard/profile.html", values=values, errors=errors, timezones=all_timezones())
+    return page, 422 if errors else 200
 
 
 @bp.get("/")

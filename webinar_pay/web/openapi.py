@@ -151,6 +151,7 @@ SESSION_INPUT_FIELDS = {
     "zoom_kind": ZOOM_KIND,
     "youtube_url": {**HTTP_URL, "description": "Required when `platform` is youtube."},
     "join_link": {**HTTP_URL, "description": "Required when `platform` is link; sent to buyers once they have paid."},
+    "replay_url": {**nullable(HTTP_URL), "description": "A recording, sent with the thank-you email; null removes it."},
     "reminder_offsets_minutes": {**REMINDERS, "description": REMINDERS["description"] + " Default [1440, 60]."},
 }
 
@@ -426,6 +427,7 @@ OPENAPI: dict = {
                     "zoom_kind": nullable(ZOOM_KIND),
                     "youtube_url": {"type": ["string", "null"], "format": "uri"},
                     "join_link": {"type": ["string", "null"], "format": "uri"},
+                    "replay_url": {"type": ["string", "null"], "format": "uri"},
                     "reminder_offsets_minutes": REMINDERS,
                     "public_url": {"type": "string", "format": "uri", "description": "The public sales page."},
                 }
