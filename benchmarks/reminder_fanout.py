@@ -38,8 +38,6 @@ from benchmarks.harness import (
     table,
 )
 
-LEAD = timedelta(seconds=20)  # time for the workers to start before the reminders fall due
-
 
 class Sink:
     """An SMTP server on 127.0.0.1 that only notes who got what, and when."""
@@ -111,7 +109,8 @@ def ceiling(port: int, count: int, size: int) -> float:
 
 
 def run(db: str = "postgresql", messages: int = 10_000, workers: int = 2, kill: bool = True,
-        timeout: float = 300) -> dict:  # fmt: skip
+        timeout: float = 300, lead_seconds: float = 20) -> dict:  # fmt: skip
+    """`lead_seconds`: time for the workers to start before the reminders fall due."""
     database_url = fresh_database(db, "fanout")
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd narrates every SMTP command
     sink = Sink()
@@ -124,10 +123,10 @@ def run(db: str = "postgresql", messages: int = 10_000, workers: int = 2, kill: 
             OUTBOX_CLAIM_TIMEOUT_SECONDS="15", MAIL_DEFAULT_SENDER="Bench <bench@example.com>",
         )  # fmt: skip
         migrate(env)
-        due_at = datetime.now(UTC) + LEAD
+        due_at = datetime.now(UTC) + timedelta(seconds=lead_seconds)
         plan_reminders(env, messages, due_at)
         processes = [start_worker(env) for _ in range(workers)]
-        deadline = time.monotonic() + LEAD.total_seconds() + timeout
+        deadline = time.monotonic() + lead_seconds + timeout
         while time.monotonic() < deadline:
             sent = sink.count()
             if kill and not killed and sent >= messages // 3:

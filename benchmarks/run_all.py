@@ -9,7 +9,7 @@ import argparse
 import sys
 from datetime import UTC, datetime
 
-from benchmarks import flash_sale, mixed_load, webhook_burst
+from benchmarks import flash_sale, mixed_load, reminder_fanout, webhook_burst
 from benchmarks.harness import machine
 
 FULL = [
@@ -17,11 +17,13 @@ FULL = [
     (flash_sale, {"db": "sqlite"}),
     (webhook_burst, {"db": "postgresql"}),
     (mixed_load, {"db": "postgresql"}),
+    (reminder_fanout, {"db": "postgresql"}),
 ]
 SMOKE = {
     flash_sale: {"buyers": 30, "seats": 10, "concurrency": 8, "workers": 2},
     webhook_burst: {"events": 30, "concurrency": 8, "workers": 2},
     mixed_load: {"pages": 20, "buyers": 30, "seats": 10, "workers": 2},
+    reminder_fanout: {"messages": 30, "workers": 2, "lead_seconds": 5},
 }
 
 
