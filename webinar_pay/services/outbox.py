@@ -29,6 +29,7 @@ from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from flask_mail import Connection, Message
 from sqlalchemy import select, update
+from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from integrations.mail import classify_smtp_error
@@ -498,19 +499,19 @@ def _claim(now: datetime, limit: int) -> list[int]:
         db.session.commit()
         return ids
     candidates = list(db.session.scalars(due))
-    db.session.commit()  # end the read, so each UPDATE below sees what other writers committed
-    claimed = []
-    for message_id in candidates:
-        result = db.session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == message_id, OutboxMessage.status == OutboxStatus.PENDING)
-            .values(status=OutboxStatus.SENDING, claimed_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        db.session.commit()
-        if result.rowcount == 1:
-            claimed.append(message_id)
-    return claimed
+    db.session.commit()  # end the read, so that the UPDATE below sees what other writers committed
+    if not candidates:
+        return []
+    # One statement: SQLite serialises writers, so each row goes to the first worker whose UPDATE finds it pending.
+    claimed = db.session.scalars(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(candidates), OutboxMessage.status == OutboxStatus.PENDING)
+        .values(status=OutboxStatus.SENDING, claimed_at=now)
+        .returning(OutboxMessage.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    db.session.commit()
+    return sorted(claimed, key=candidates.index)
 
 
 def _still_wanted(message: OutboxMessage, now: datetime) -> str | None:
@@ -620,10 +621,10 @@ def dispatch_due(now: datetime | None = None, limit: int | None = None) -> Dispa
     remaining = list(claimed)
     connected = False
     try:
-        with _connect() as connection:
+        with _connect() as connection, _batch_loaded(claimed):
             connected = True
             while remaining:
-                message = db.session.get(OutboxMessage, remaining[0], populate_existing=True)
+                message = db.session.get(OutboxMessage, remaining[0])
                 _send_one(connection, message, now, result)
                 remaining.pop(0)
     except Exception as error:
@@ -645,6 +646,28 @@ def dispatch_due(now: datetime | None = None, limit: int | None = None) -> Dispa
             result.failed += outcome == "failed"
         _release(remaining[len(tried) :])
     return result
+
+
+@contextlib.contextmanager
+def _batch_loaded(message_ids: list[int]):
+    """Load a batch's messages with their orders, sessions, creators and enrolments in a few queries, and keep
+    them loaded across the one commit per message (which records each outcome at once). A batch lasts about a
+    second; without this every message re-read the rows it shares with the others."""
+    session = db.session()
+    batch = session.scalars(  # held here: the session keeps only weak references to what it loaded
+        select(OutboxMessage)
+        .where(OutboxMessage.id.in_(message_ids))
+        .options(
+            selectinload(OutboxMessage.order).selectinload(Order.session).selectinload(LiveSession.creator),
+            selectinload(OutboxMessage.order).selectinload(Order.enrollment),
+        )
+        .execution_options(populate_existing=True)
+    ).all()
+    expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
+    try:
+        yield batch
+    finally:
+        session.expire_on_commit = expire_on_commit
 
 
 class _TimedConnection(Connection):
