@@ -1,5 +1,8 @@
 """Flask extensions, created unbound and attached in the app factory."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -22,3 +25,15 @@ csrf = CSRFProtect()
 babel = Babel()
 mail = Mail()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
+
+
+@contextmanager
+def keep_loaded_across_commits() -> Iterator[None]:
+    """Commit without expiring what the session holds, for a hot path that commits several times and knows
+    the values it wrote: by default every commit makes the next attribute read go back to the database."""
+    session = db.session()
+    expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
+    try:
+        yield
+    finally:
+        session.expire_on_commit = expire_on_commit

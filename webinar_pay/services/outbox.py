@@ -34,7 +34,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from integrations.mail import classify_smtp_error
 
-from ..extensions import db
+from ..extensions import db, keep_loaded_across_commits
 from ..models import (
     OUTBOX_TRANSITIONS,
     Creator,
@@ -663,11 +663,8 @@ def _batch_loaded(message_ids: list[int]):
         )
         .execution_options(populate_existing=True)
     ).all()
-    expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
-    try:
+    with keep_loaded_across_commits():
         yield batch
-    finally:
-        session.expire_on_commit = expire_on_commit
 
 
 class _TimedConnection(Connection):

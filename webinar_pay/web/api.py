@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import wraps
 
 from flask import Blueprint, current_app, g, jsonify, request, url_for
@@ -58,12 +59,16 @@ def _json_body() -> dict:
     return body
 
 
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
 def session_json(session: LiveSession) -> dict:
     return {
         "id": session.id,
         "title": session.title,
         "description": session.description,
-        "starts_at": session.starts_at.isoformat().replace("+00:00", "Z"),
+        "starts_at": _iso(session.starts_at),
         "timezone": session.timezone,
         "duration_minutes": session.duration_minutes,
         "price": session.price,
@@ -94,8 +99,8 @@ def order_json(order: Order) -> dict:
         "amount": order.amount,
         "currency": order.currency,
         "provider": order.provider,
-        "hold_expires_at": order.hold_expires_at.isoformat().replace("+00:00", "Z") if order.hold_expires_at else None,
-        "paid_at": order.paid_at.isoformat().replace("+00:00", "Z") if order.paid_at else None,
+        "hold_expires_at": _iso(order.hold_expires_at),
+        "paid_at": _iso(order.paid_at),
         "enrollment": {"status": enrollment.status, "join_url": enrollment.join_url} if enrollment else None,
     }
 
@@ -155,7 +160,7 @@ def checkout(session_id: int):
         order_id=order.id,
         status=order.status,
         checkout_url=started.checkout_url,
-        hold_expires_at=order_json(order)["hold_expires_at"],
+        hold_expires_at=_iso(order.hold_expires_at),
         access_token=ticket_token(order),
         ticket_url=ticket_url(order),
     ), 201
