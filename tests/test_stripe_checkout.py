@@ -11,7 +11,8 @@ from sqlalchemy import func, select, update
 from tests.conftest import Api, session_payload
 from webinar_pay.extensions import db
 from webinar_pay.models import LiveSession, Order, OrderLog, ProviderEvent, Refund, utcnow
-from webinar_pay.services.orders import expire_holds, process_refunds
+from webinar_pay.services.orders import expire_holds
+from webinar_pay.services.refunds import process_refunds
 
 
 @pytest.fixture

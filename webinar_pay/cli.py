@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import click
 from flask import Flask
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from .services import ValidationError
 from .services.creators import create_api_token, create_creator, find_creator
@@ -58,8 +60,27 @@ def tick_command() -> None:
         click.echo(f"{job}: {result}")
 
 
+@click.command("reconcile")
+@with_appcontext
+@click.option("--from", "start", required=True, type=click.DateTime(["%Y-%m-%d"]), help="First day (UTC), inclusive.")
+@click.option("--to", "end", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Last day (UTC), inclusive.")
+def reconcile_command(start: datetime, end: datetime) -> None:
+    """List payments where our records and the provider's disagree, for orders paid between two dates."""
+    from .services.refunds import reconcile
+
+    if end < start:
+        raise click.BadParameter("--to is before --from", param_hint="--to")
+    mismatches = reconcile(start.replace(tzinfo=UTC), end.replace(tzinfo=UTC) + timedelta(days=1))
+    for m in mismatches:
+        click.echo(f"order {m.order_id}\t{m.provider} {m.payment_ref}\t{m.problem}\tours: {m.ours}\ttheirs: {m.theirs}")
+    click.echo(f"{len(mismatches)} differences between {start:%Y-%m-%d} and {end:%Y-%m-%d}")
+    if mismatches:
+        raise SystemExit(1)
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(creators_cli)
     app.cli.add_command(tokens_cli)
     app.cli.add_command(worker_command)
     app.cli.add_command(tick_command)
+    app.cli.add_command(reconcile_command)

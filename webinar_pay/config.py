@@ -72,6 +72,7 @@ def from_environment(instance_path: str) -> dict:
         "RATELIMIT_LOGIN": env("RATELIMIT_LOGIN", "10 per minute"),
         "RATELIMIT_CHECKOUT": env("RATELIMIT_CHECKOUT", "20 per minute;200 per hour"),
         "SEAT_HOLD_MINUTES": _int("SEAT_HOLD_MINUTES", 30),
+        "REFUND_RETRY_BASE_SECONDS": _int("REFUND_RETRY_BASE_SECONDS", 120),
     }
 
 

@@ -129,6 +129,8 @@ class LiveSession(db.Model):
     join_link: Mapped[str | None] = mapped_column(String(500))
     replay_url: Mapped[str | None] = mapped_column(String(500))  # shared in the thank-you email once set
     reminder_offsets: Mapped[list[int]] = mapped_column(JSON, default=lambda: [1440, 60])
+    # Attendees may cancel for a full refund until this many hours before the start; None: no self-cancellation.
+    cancellation_hours: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

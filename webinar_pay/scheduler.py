@@ -15,8 +15,9 @@ from flask import Flask
 
 from .extensions import db
 from .services.enrollment import enroll_due
-from .services.orders import expire_holds, process_refunds
+from .services.orders import expire_holds
 from .services.outbox import send_due_emails
+from .services.refunds import process_refunds
 
 log = logging.getLogger(__name__)
 _started_lock = threading.Lock()

@@ -55,6 +55,18 @@ class RefundResult:
 
 
 @dataclass(frozen=True)
+class PaymentRecord:
+    """What the provider holds for one confirmed payment, for reconciliation."""
+
+    payment_ref: str
+    paid: bool  # the money was taken (even if given back since)
+    amount: int | None
+    currency: str | None
+    refunded: int | None  # None: the provider says "partly" without a figure (PayPal)
+    fully_refunded: bool
+
+
+@dataclass(frozen=True)
 class WebhookEvent:
     event_id: str
     type: str
@@ -88,6 +100,9 @@ class PaymentProvider(Protocol):
 
     def refund(self, payment_ref: str, amount: int, currency: str, idempotency_key: str) -> RefundResult:
         """Give `amount` back on a confirmed payment."""
+
+    def payment_record(self, payment_ref: str) -> PaymentRecord:
+        """Where one confirmed payment stands at the provider: taken, refunded (reconciliation)."""
 
     def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
         """Verify the signature of a webhook request and translate it; raises WebhookSignatureError."""

@@ -37,6 +37,7 @@ from . import (
     CheckoutRequest,
     CheckoutResult,
     PaymentOutcome,
+    PaymentRecord,
     PaymentState,
     ProviderError,
     RefundResult,
@@ -340,6 +341,20 @@ class PayPalProvider:
         )
         return RefundResult(
             provider_refund_id=refund["id"], status=REFUND_STATUSES.get(refund.get("status"), "pending")
+        )
+
+    def payment_record(self, payment_ref: str) -> PaymentRecord:
+        capture = self._expect("GET", f"/v2/payments/captures/{_segment(payment_ref)}")
+        status = capture.get("status")
+        amount, currency = _amount(capture.get("amount"))
+        full = status == "REFUNDED"
+        return PaymentRecord(
+            payment_ref=payment_ref,
+            paid=status in {"COMPLETED", "PARTIALLY_REFUNDED", "REFUNDED"},
+            amount=amount,
+            currency=currency,
+            refunded=amount if full else (0 if status == "COMPLETED" else None),
+            fully_refunded=full,
         )
 
     def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import stripe
 
@@ -11,6 +12,7 @@ from . import (
     CheckoutRequest,
     CheckoutResult,
     PaymentOutcome,
+    PaymentRecord,
     PaymentState,
     ProviderError,
     RefundResult,
@@ -24,6 +26,100 @@ CHECKOUT_EVENTS = {
     "checkout.session.async_payment_failed",
     "checkout.session.expired",
 }
+
+REFUND_STATUSES = {"succeeded": "succeeded", "failed": "failed", "canceled": "failed"}  # else "pending"
+DISPUTE_EVENTS = {"charge.dispute.created", "charge.dispute.closed"}
+
+
+@dataclass(frozen=True)
+class ChargeRefundNotice:
+    """`charge.refunded`: how much of a charge is back with the card holder, in total so far."""
+
+    payment_ref: str | None  # the PaymentIntent, our `Order.payment_ref`
+    order_id: int | None
+    amount_refunded: int
+    currency: str | None
+
+
+@dataclass(frozen=True)
+class StripeRefundNotice:
+    """`refund.updated`: one refund moved on (pending -> succeeded, or failed later)."""
+
+    refund_id: str
+    payment_ref: str | None
+    amount: int | None
+    currency: str | None
+    status: str  # "pending", "succeeded" or "failed"
+
+
+@dataclass(frozen=True)
+class DisputeNotice:
+    """`charge.dispute.created` / `.closed`."""
+
+    dispute_id: str
+    payment_ref: str | None
+    amount: int | None
+    currency: str | None
+    reason: str
+    status: str
+    closed: bool
+
+    @property
+    def won(self) -> bool:
+        return self.status == "won"
+
+
+def _upper(value) -> str | None:
+    return value.upper() if isinstance(value, str) else None
+
+
+def _id(value) -> str | None:
+    return value.get("id") if isinstance(value, Mapping) else value
+
+
+def _our_id(metadata) -> int | None:
+    value = (metadata or {}).get("order_id") if isinstance(metadata, Mapping) else None
+    return int(value) if value and str(value).isdigit() else None
+
+
+def charge_refund_notice(event: WebhookEvent) -> ChargeRefundNotice | None:
+    if event.type != "charge.refunded":
+        return None
+    charge = event.raw.get("data", {}).get("object", {})
+    return ChargeRefundNotice(
+        payment_ref=_id(charge.get("payment_intent")),
+        order_id=_our_id(charge.get("metadata")),
+        amount_refunded=int(charge.get("amount_refunded") or 0),
+        currency=_upper(charge.get("currency")),
+    )
+
+
+def refund_notice(event: WebhookEvent) -> StripeRefundNotice | None:
+    if event.type != "refund.updated":
+        return None
+    refund = event.raw.get("data", {}).get("object", {})
+    return StripeRefundNotice(
+        refund_id=str(refund.get("id") or ""),
+        payment_ref=_id(refund.get("payment_intent")),
+        amount=refund.get("amount"),
+        currency=_upper(refund.get("currency")),
+        status=REFUND_STATUSES.get(refund.get("status"), "pending"),
+    )
+
+
+def dispute_notice(event: WebhookEvent) -> DisputeNotice | None:
+    if event.type not in DISPUTE_EVENTS:
+        return None
+    dispute = event.raw.get("data", {}).get("object", {})
+    return DisputeNotice(
+        dispute_id=str(dispute.get("id") or ""),
+        payment_ref=_id(dispute.get("payment_intent")),
+        amount=dispute.get("amount"),
+        currency=_upper(dispute.get("currency")),
+        reason=str(dispute.get("reason") or ""),
+        status=str(dispute.get("status") or ""),
+        closed=event.type == "charge.dispute.closed",
+    )
 
 
 def _provider_error(error: stripe.StripeError) -> ProviderError:
@@ -123,8 +219,25 @@ class StripeProvider:
             )
         except stripe.StripeError as error:
             raise _provider_error(error) from error
-        status = {"succeeded": "succeeded", "failed": "failed", "canceled": "failed"}.get(refund.status, "pending")
-        return RefundResult(provider_refund_id=refund.id, status=status)
+        return RefundResult(provider_refund_id=refund.id, status=REFUND_STATUSES.get(refund.status, "pending"))
+
+    def payment_record(self, payment_ref: str) -> PaymentRecord:
+        try:
+            intent = self._client.v1.payment_intents.retrieve(payment_ref).to_dict()
+            charge_id = _id(intent.get("latest_charge"))
+            charge = self._client.v1.charges.retrieve(charge_id).to_dict() if charge_id else None
+        except stripe.StripeError as error:
+            raise _provider_error(error) from error
+        amount = intent.get("amount_received") or 0
+        refunded = charge.get("amount_refunded", 0) if charge is not None else 0
+        return PaymentRecord(
+            payment_ref=payment_ref,
+            paid=intent.get("status") == "succeeded",
+            amount=amount,
+            currency=_upper(intent.get("currency")),
+            refunded=refunded,
+            fully_refunded=amount > 0 and refunded >= amount,
+        )
 
     def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
         try:

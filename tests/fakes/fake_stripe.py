@@ -50,6 +50,7 @@ ROUTES = Map(
         Rule("/v1/refunds", methods=["POST"], endpoint="create_refund"),
         Rule("/v1/refunds/<refund_id>", methods=["GET"], endpoint="get_refund"),
         Rule("/v1/payment_intents/<intent_id>", methods=["GET"], endpoint="get_payment_intent"),
+        Rule("/v1/charges/<charge_id>", methods=["GET"], endpoint="get_charge"),
         Rule("/v1/events/<event_id>", methods=["GET"], endpoint="get_event"),
     ]
 )
@@ -202,6 +203,8 @@ class FakeStripe:
         self.session_params: dict[str, dict] = {}
         self.payment_intents: dict[str, dict] = {}
         self.refunds: dict[str, dict] = {}
+        self.disputes: dict[str, dict] = {}
+        self.next_refund_status = "succeeded"  # "pending": refunds wait, as for some payment methods
         self.events: list[SignedEvent] = []
         self.fail_next: list[tuple] = []
         self._replays: dict[str, tuple[tuple, int, str]] = {}
@@ -236,7 +239,7 @@ class FakeStripe:
             return sum(
                 refund["amount"]
                 for refund in self.refunds.values()
-                if refund["payment_intent"] == payment_intent_id and refund["status"] == "succeeded"
+                if refund["payment_intent"] == payment_intent_id and refund["status"] in ("succeeded", "pending")
             )
 
     # Scenario helpers: change state as Stripe would, and return the webhook Stripe would send.
@@ -279,6 +282,88 @@ class FakeStripe:
             session = self.sessions[session_id]
             session.update(status="expired", url=None)
             return self.event("checkout.session.expired", session)
+
+    def charge(self, intent_id: str) -> dict:
+        """The PaymentIntent's charge as Stripe shows it, refunds and disputes included."""
+        with self._lock:
+            intent = self.payment_intents[intent_id]
+            charge = example("charge")
+            refunded = self.refunded_amount(intent_id)
+            charge.update(
+                id=intent["latest_charge"],
+                amount=intent["amount_received"],
+                amount_captured=intent["amount_received"],
+                amount_refunded=refunded,
+                refunded=refunded >= intent["amount_received"],
+                currency=intent["currency"],
+                payment_intent=intent_id,
+                metadata=dict(intent["metadata"]),
+                disputed=any(d["payment_intent"] == intent_id for d in self.disputes.values()),
+                created=int(time.time()),
+                livemode=False,
+            )
+            charge["refunds"] = {
+                "object": "list",
+                "data": [copy.deepcopy(r) for r in self.refunds.values() if r["payment_intent"] == intent_id],
+                "has_more": False,
+                "url": f"/v1/charges/{charge['id']}/refunds",
+            }
+            return charge
+
+    def refund_from_dashboard(self, intent_id: str, amount: int | None = None) -> SignedEvent:
+        """The seller refunds in Stripe's dashboard; returns the `charge.refunded` event."""
+        with self._lock:
+            intent = self.payment_intents[intent_id]
+            refund = example("refund")
+            refund.update(
+                id=random_id("re_"),
+                amount=amount if amount is not None else intent["amount_received"] - self.refunded_amount(intent_id),
+                currency=intent["currency"],
+                payment_intent=intent_id,
+                charge=intent["latest_charge"],
+                created=int(time.time()),
+                metadata={},
+                reason="requested_by_customer",
+                status="succeeded",
+            )
+            self.refunds[refund["id"]] = refund
+            return self.event("charge.refunded", self.charge(intent_id))
+
+    def update_refund(self, refund_id: str, status: str, failure_reason: str | None = None) -> SignedEvent:
+        """A refund moves on (pending -> succeeded, or succeeded -> failed); returns `refund.updated`."""
+        with self._lock:
+            refund = self.refunds[refund_id]
+            refund["status"] = status
+            if failure_reason:
+                refund["failure_reason"] = failure_reason
+            return self.event("refund.updated", refund)
+
+    def open_dispute(self, intent_id: str, reason: str = "fraudulent") -> SignedEvent:
+        """The card holder disputes the payment with their bank; returns `charge.dispute.created`."""
+        with self._lock:
+            intent = self.payment_intents[intent_id]
+            dispute = example("dispute")
+            dispute.update(
+                id=random_id("dp_"),
+                amount=intent["amount_received"],
+                currency=intent["currency"],
+                charge=intent["latest_charge"],
+                payment_intent=intent_id,
+                reason=reason,
+                status="needs_response",
+                created=int(time.time()),
+                livemode=False,
+                is_charge_refundable=False,
+            )
+            self.disputes[dispute["id"]] = dispute
+            return self.event("charge.dispute.created", dispute)
+
+    def close_dispute(self, dispute_id: str, status: str) -> SignedEvent:
+        """The bank decides: `won` or `lost`; returns `charge.dispute.closed`."""
+        with self._lock:
+            dispute = self.disputes[dispute_id]
+            dispute["status"] = status
+            return self.event("charge.dispute.closed", dispute)
 
     def event(self, type: str, obj: dict) -> SignedEvent:
         with self._lock:
@@ -529,7 +614,7 @@ class FakeStripe:
             created=int(time.time()),
             metadata=string_dict(params.get("metadata")),
             reason=reason,
-            status="succeeded",
+            status=self.next_refund_status,
         )
         self.refunds[refund["id"]] = refund
         return copy.deepcopy(refund)
@@ -543,6 +628,12 @@ class FakeStripe:
         if intent_id not in self.payment_intents:
             raise missing("payment_intent", intent_id, "intent")
         return copy.deepcopy(self.payment_intents[intent_id])
+
+    def _get_charge(self, params: dict, charge_id: str) -> dict:
+        for intent_id, intent in self.payment_intents.items():
+            if intent["latest_charge"] == charge_id:
+                return self.charge(intent_id)
+        raise missing("charge", charge_id, "charge")
 
     def _get_event(self, params: dict, event_id: str) -> dict:
         for event in self.events:

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from flask import current_app, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from integrations.payments import CheckoutRequest, PaymentOutcome, PaymentState, ProviderError
 
@@ -32,8 +33,6 @@ from ..models import (
     OrderLog,
     OrderStatus,
     Platform,
-    Refund,
-    RefundStatus,
     SessionStatus,
     get_by_id,
     utcnow,
@@ -143,9 +142,10 @@ def _transition(order: Order, to: OrderStatus, actor: str, note: str = "", **val
     )
     if result.rowcount != 1:
         raise ConcurrentUpdate(f"order {order.id} changed while moving {current} -> {to}")
-    order.status = to
+    # Already written by the UPDATE above: recorded as loaded, so that the flush does not write them again.
+    set_committed_value(order, "status", to)
     for name, value in values.items():
-        setattr(order, name, value)
+        set_committed_value(order, name, value)
     db.session.add(OrderLog(order_id=order.id, from_status=current, to_status=to, actor=actor, note=note))
 
 
@@ -176,7 +176,7 @@ def _give_seat_back(order: Order) -> None:
             .values(seats_taken=LiveSession.seats_taken - 1)
             .execution_options(synchronize_session=False)
         )
-    order.holds_seat = False
+    set_committed_value(order, "holds_seat", False)
 
 
 def _lock(order: Order) -> Order:
@@ -307,7 +307,9 @@ def confirm_payment(order: Order, payment: PaymentState, actor: str) -> str:
             _transition(
                 order, OrderStatus.REFUNDED, actor, note=_("Paid after its hold expired; no seat left."), **paid
             )
-            _plan_refund(order, reason="no_seat_left")
+            from .refunds import plan_refund  # the refunds service builds on this module
+
+            plan_refund(order, reason="no_seat_left")
             cancel_messages(order, notice=REFUND)
             return "refunded_no_seat"
         _transition(order, OrderStatus.PAID, actor, note="paid after its hold expired", holds_seat=True, **paid)
@@ -365,90 +367,6 @@ def cancel_checkout(order: Order) -> None:
     _transition(_lock(order), OrderStatus.CANCELLED, actor="buyer")
     _give_seat_back(order)
     db.session.commit()
-
-
-# -- refunds ---------------------------------------------------------------------------------------------
-
-
-def _plan_refund(order: Order, reason: str) -> Refund:
-    refund = Refund(
-        order_id=order.id,
-        provider=order.provider,
-        amount=order.amount,
-        currency=order.currency,
-        reason=reason,
-        status=RefundStatus.PENDING,
-        idempotency_key=f"refund-{order.id}-{secrets.token_hex(12)}",
-        next_attempt_at=utcnow(),
-    )
-    db.session.add(refund)
-    return refund
-
-
-REFUND_MAX_ATTEMPTS = 8
-
-
-def process_refunds(limit: int = 50, now: datetime | None = None) -> int:
-    """Send due refunds to their providers. Each row is claimed with a lease so one worker sends it."""
-    now = now or utcnow()
-    due = db.session.scalars(
-        select(Refund.id)
-        .where(Refund.status == RefundStatus.PENDING, Refund.next_attempt_at <= now)
-        .order_by(Refund.id)
-        .limit(limit)
-    ).all()
-    db.session.commit()
-    done = 0
-    for refund_id in due:
-        claimed = db.session.execute(
-            update(Refund)
-            .where(Refund.id == refund_id, Refund.status == RefundStatus.PENDING, Refund.next_attempt_at <= now)
-            .values(next_attempt_at=now + timedelta(minutes=5), attempts=Refund.attempts + 1)
-            .execution_options(synchronize_session=False)
-        )
-        db.session.commit()
-        if claimed.rowcount != 1:
-            continue
-        refund = db.session.get(Refund, refund_id)
-        order = db.session.get(Order, refund.order_id)
-        try:
-            result = get_provider(refund.provider).refund(
-                order.payment_ref, refund.amount, refund.currency, idempotency_key=refund.idempotency_key
-            )
-        except (ProviderError, ServiceError) as error:
-            refund.last_error = str(error)
-            transient = getattr(error, "transient", False)
-            if transient and refund.attempts < REFUND_MAX_ATTEMPTS:
-                refund.next_attempt_at = now + timedelta(minutes=2**refund.attempts)
-            else:
-                refund.status = RefundStatus.FAILED
-                log.error("refund %s for order %s failed for good: %s", refund.id, order.id, error)
-        else:
-            refund.provider_refund_id = result.provider_refund_id
-            refund.status = result.status
-            refund.next_attempt_at = None
-            done += 1
-        db.session.commit()
-    return done
-
-
-def provider_refunded(order: Order, amount: int | None, currency: str | None, actor: str) -> str:
-    """The provider reports money given back that our refund flow did not send (its dashboard, a reversal).
-
-    Only a full refund of a paid or disputed order changes it: refunded, seat given back. The caller commits.
-    """
-    order = _lock(order)
-    if amount != order.amount or (currency or "").upper() != order.currency:
-        return "partial_refund_recorded"
-    if order.status not in {OrderStatus.PAID, OrderStatus.DISPUTED}:
-        return "ignored_" + order.status
-    from .enrollment import cancel_enrollment  # the enrolment service builds on this module
-
-    _transition(order, OrderStatus.REFUNDED, actor, note=_("Refunded at the payment provider."))
-    _give_seat_back(order)
-    cancel_enrollment(order)
-    cancel_messages(order, notice=REFUND)
-    return "refunded"
 
 
 # -- expiry and reconciliation --------------------------------------------------------------------------

@@ -17,8 +17,8 @@ from integrations.payments.paypal import ORDER_APPROVED, RefundNotice, refund_no
 
 from ..extensions import db
 from ..models import Order, OrderStatus, ProviderEvent, get_by_id
-from .orders import provider_refunded
 from .payments import provider as get_provider
+from .refunds import provider_refunded
 from .webhooks import handle_payment_event
 
 log = logging.getLogger(__name__)
@@ -114,4 +114,5 @@ def _apply_refund(notice: RefundNotice, event: WebhookEvent, record: ProviderEve
     record.order_id = order.id
     if notice.status != "COMPLETED":
         return f"refund_{notice.status.lower() or 'unknown'}"
-    return provider_refunded(order, notice.amount, notice.currency, actor=f"{PROVIDER} {event.type} {event.event_id}")
+    actor = f"{PROVIDER} {event.type} {event.event_id}"
+    return provider_refunded(order, notice.amount, notice.currency, actor=actor, refund_id=notice.refund_id or None)

@@ -23,6 +23,7 @@ MAX_CAPACITY = 100_000
 MAX_DURATION_MINUTES = 24 * 60
 MAX_REMINDER_OFFSET = 60 * 24 * 60
 MAX_PRICE = 100_000_000
+MAX_CANCELLATION_HOURS = 365 * 24
 # What the API returns about a session but nobody sets; sent back in a PATCH, they are ignored.
 READ_ONLY_FIELDS = frozenset({"id", "status", "seats_taken", "seats_left", "public_url"})
 FIELDS = (
@@ -41,6 +42,7 @@ FIELDS = (
     "join_link",
     "replay_url",
     "reminder_offsets_minutes",
+    "cancellation_hours",
 )
 
 
@@ -164,6 +166,14 @@ def parse_session_fields(raw: Mapping[str, Any], current: LiveSession | None = N
             errors["replay_url"] = _("Enter a full https:// address.")
     elif "replay_url" in raw:
         out["replay_url"] = None
+
+    if given("cancellation_hours"):
+        try:
+            out["cancellation_hours"] = _int_field(raw["cancellation_hours"], 0, MAX_CANCELLATION_HOURS)
+        except (ValueError, TypeError, OverflowError):
+            errors["cancellation_hours"] = _("Enter 0 to %(n)d hours, or leave it empty.", n=MAX_CANCELLATION_HOURS)
+    elif "cancellation_hours" in raw:
+        out["cancellation_hours"] = None
 
     if "reminder_offsets_minutes" in raw:
         try:

@@ -9,10 +9,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from integrations.payments import PaymentOutcome, WebhookEvent
+from integrations.payments.stripe import charge_refund_notice, dispute_notice, refund_notice
 
 from ..extensions import db
 from ..models import Order, ProviderEvent, get_by_id
-from .orders import checkout_expired, confirm_payment, payment_failed, process_refunds
+from .orders import checkout_expired, confirm_payment, payment_failed
+from .refunds import alert_dispute, dispute_changed, process_refunds, provider_refunded, stripe_refund_updated
 
 
 def handle_payment_event(
@@ -74,5 +76,56 @@ def _order_for(provider_name: str, order_id: int | None, provider_ref: str) -> O
     if order.provider_ref is None:
         order.provider_ref = provider_ref
     elif order.provider_ref != provider_ref:
+        return None
+    return order
+
+
+# -- Stripe's refund and dispute events ------------------------------------------------------------------------
+
+
+def handle_stripe_event(event: WebhookEvent) -> str:
+    """Checkout events take the common payment path; refunds and disputes are applied by `services.refunds`."""
+    actor = f"stripe {event.type} {event.event_id}"
+    charge = charge_refund_notice(event)
+    if charge is not None:
+
+        def apply_charge(record: ProviderEvent) -> str:
+            order = _order_by_payment("stripe", charge.order_id, charge.payment_ref)
+            if order is None:
+                return "unknown_order"
+            record.order_id = order.id
+            return provider_refunded(order, charge.amount_refunded, charge.currency, actor=actor, cumulative=True)
+
+        return handle_payment_event("stripe", event, apply=apply_charge)
+    refund = refund_notice(event)
+    if refund is not None:
+        return handle_payment_event("stripe", event, apply=lambda record: stripe_refund_updated(refund, record, actor))
+    dispute = dispute_notice(event)
+    if dispute is not None:
+        disputed: list[Order] = []
+
+        def apply_dispute(record: ProviderEvent) -> str:
+            order = _order_by_payment("stripe", None, dispute.payment_ref)
+            if order is None:
+                return "unknown_order"
+            record.order_id = order.id
+            outcome = dispute_changed(order, dispute, actor=actor)
+            if not outcome.startswith("ignored"):
+                disputed.append(order)
+            return outcome
+
+        outcome = handle_payment_event("stripe", event, apply=apply_dispute)
+        for order in disputed:
+            alert_dispute(order, opened=not dispute.closed)
+        return outcome
+    return handle_payment_event("stripe", event)
+
+
+def _order_by_payment(provider_name: str, order_id: int | None, payment_ref: str | None) -> Order | None:
+    """The order a refund or dispute speaks of: by the payment it was paid with, cross-checked with our id."""
+    if not payment_ref:
+        return None
+    order = db.session.scalar(select(Order).where(Order.provider == provider_name, Order.payment_ref == payment_ref))
+    if order is None or (order_id is not None and order.id != order_id):
         return None
     return order

@@ -52,6 +52,7 @@ def status_label(status: str) -> str:
         "enrolled": _("enrolled"),
         "sending": _("sending"),
         "sent": _("sent"),
+        "succeeded": _("succeeded"),
     }
     return labels.get(status, status)
 
@@ -61,12 +62,15 @@ def platform_label(platform: str) -> str:
 
 
 def init_app(app: Flask) -> None:
+    from ..services.refunds import can_self_cancel, cancellation_deadline
     from . import api, auth, dashboard, emails, mailbox, storefront, webhooks
 
     for module in (storefront, auth, dashboard, api, webhooks, emails, mailbox):
         app.register_blueprint(module.bp)
     app.add_template_global(format_in_zone)
     app.add_template_global(money)
+    app.add_template_global(can_self_cancel)
+    app.add_template_global(cancellation_deadline)
     app.add_template_global(get_locale)
     app.add_template_global(status_label)
     app.add_template_global(platform_label)

@@ -9,10 +9,11 @@ from flask import Blueprint, current_app, g, jsonify, request, url_for
 from flask_babel import gettext as _
 
 from ..extensions import csrf, limiter
-from ..models import LiveSession, Order
+from ..models import LiveSession, Order, Refund
 from ..services import ValidationError
 from ..services.creators import creator_for_api_token
 from ..services.orders import creator_order, order_for_ticket_token, start_checkout, ticket_token, ticket_url
+from ..services.refunds import refund_order
 from ..services.sessions import (
     create_session,
     creator_session,
@@ -84,6 +85,7 @@ def session_json(session: LiveSession) -> dict:
         "join_link": session.join_link,
         "replay_url": session.replay_url,
         "reminder_offsets_minutes": session.reminder_offsets,
+        "cancellation_hours": session.cancellation_hours,
         "public_url": current_app.config["BASE_URL"] + url_for("storefront.session_page", session_id=session.id),
     }
 
@@ -176,3 +178,31 @@ def get_order(order_id: int):
             return _unauthorized(_("A creator token or the order's access token is required."))
         order = creator_order(creator.id, order_id)
     return jsonify(order_json(order))
+
+
+def refund_json(refund: Refund) -> dict:
+    return {
+        "id": refund.id,
+        "order_id": refund.order_id,
+        "amount": refund.amount,
+        "currency": refund.currency,
+        "status": refund.status,
+        "provider": refund.provider,
+        "provider_refund_id": refund.provider_refund_id,
+        "last_error": refund.last_error,
+        "created_at": refund.created_at.isoformat().replace("+00:00", "Z"),
+    }
+
+
+@bp.post("/orders/<int:order_id>/refund")
+@token_required
+def refund(order_id: int):
+    body = request.get_json(silent=True) if request.get_data() else {}
+    if not isinstance(body, dict):
+        raise ValidationError(_("The request body must be a JSON object."))
+    order = creator_order(g.creator.id, order_id)
+    made, created = refund_order(
+        order, body.get("amount"), actor=f"creator {g.creator.email} (API)", key=request.headers.get("Idempotency-Key")
+    )
+    order = creator_order(g.creator.id, order_id)
+    return jsonify(refund=refund_json(made), order=order_json(order)), 201 if created else 200

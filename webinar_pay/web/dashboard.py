@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -10,10 +11,12 @@ from flask_login import current_user, login_required
 
 from ..models import LiveSession
 from ..money import MoneyError, major_input_value, normalize_currency, to_minor
-from ..services import ValidationError
+from ..services import ServiceError, ValidationError
 from ..services.creators import update_profile
 from ..services.enrollment import failed_enrollments, retry_enrollment, retry_failed_enrollments
 from ..services.orders import creator_order, ticket_token
+from ..services.refunds import cancel_session, refund_progress, refunded_so_far, retry_refund
+from ..services.refunds import refund_order as refund_order_service
 from ..services.sessions import (
     FIELDS,
     create_session,
@@ -23,6 +26,7 @@ from ..services.sessions import (
     update_session,
 )
 from ..services.timezones import all_timezones
+from . import money
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 
@@ -62,6 +66,7 @@ def _form_values(session: LiveSession | None) -> dict:
     values["starts_at"] = session.starts_at.astimezone(ZoneInfo(session.timezone)).strftime("%Y-%m-%dT%H:%M")
     values["price"] = major_input_value(session.price, session.currency)
     values["reminder_offsets_minutes"] = ", ".join(str(m) for m in session.reminder_offsets)
+    values["cancellation_hours"] = "" if session.cancellation_hours is None else session.cancellation_hours
     return values
 
 
@@ -144,6 +149,7 @@ def session_detail(session_id: int):
         orders=session.orders,
         failed_enrollments=failed_enrollments(session),
         ticket_token=ticket_token,
+        refund_progress=refund_progress(session),
     )
 
 
@@ -164,3 +170,71 @@ def retry_session_enrollments(session_id: int):
     count = retry_failed_enrollments(session)
     flash(_("%(n)d enrolments will be tried again within a minute.", n=count))
     return redirect(url_for(".session_detail", session_id=session.id))
+
+
+def _render_order(order, values: dict | None = None, errors: dict | None = None, status: int = 200):
+    refunded = refunded_so_far(order)
+    refundable = order.amount - refunded if order.status == "paid" and order.payment_ref else 0
+    page = render_template(
+        "dashboard/order.html",
+        order=order,
+        refunded=refunded,
+        refundable=refundable,
+        values=values or {"amount": major_input_value(max(refundable, 0), order.currency)},
+        errors=errors or {},
+        idempotency_key=secrets.token_urlsafe(24),
+    )
+    return page, status
+
+
+@bp.get("/orders/<int:order_id>")
+def order_detail(order_id: int):
+    return _render_order(creator_order(current_user.id, order_id))
+
+
+@bp.post("/orders/<int:order_id>/refund")
+def refund_order(order_id: int):
+    order = creator_order(current_user.id, order_id)
+    try:
+        amount = to_minor(request.form.get("amount", ""), order.currency)
+    except MoneyError as error:
+        return _render_order(order, request.form, {"amount": str(error)}, 422)
+    try:
+        refund, _created = refund_order_service(
+            order, amount, actor=f"creator {current_user.email}", key=request.form.get("idempotency_key") or None
+        )
+    except ServiceError as error:
+        order = creator_order(current_user.id, order_id)
+        errors = error.fields or {"form": error.message}
+        return _render_order(order, request.form, errors, error.http_status)
+    amount = money(refund.amount, refund.currency)
+    if refund.status == "succeeded":
+        flash(_("Refunded %(amount)s.", amount=amount))
+    else:
+        flash(_("Refund of %(amount)s sent; %(name)s is still processing it.", amount=amount, name=refund.provider))
+    return redirect(url_for(".order_detail", order_id=order_id))
+
+
+@bp.post("/sessions/<int:session_id>/cancel")
+def cancel(session_id: int):
+    session = creator_session(current_user, session_id)
+    if request.form.get("confirm") != "yes":
+        flash(_("Tick the box to confirm the cancellation."))
+        return redirect(url_for(".session_detail", session_id=session.id))
+    count = cancel_session(session, actor=f"creator {current_user.email}")
+    flash(_("Session cancelled. %(n)d attendees are being refunded and told by email.", n=count))
+    return redirect(url_for(".session_detail", session_id=session.id))
+
+
+@bp.post("/orders/<int:order_id>/refunds/<int:refund_id>/retry")
+def retry_failed_refund(order_id: int, refund_id: int):
+    order = creator_order(current_user.id, order_id)
+    refund = next((r for r in order.refunds if r.id == refund_id), None)
+    if refund is None:
+        abort(404)
+    retry_refund(refund)
+    flash(_("The refund will be sent again within a minute."))
+    back = request.form.get("next", "")
+    if not back.startswith("/dashboard/") or "//" in back:  # our own pages only
+        back = url_for(".order_detail", order_id=order.id)
+    return redirect(back)

@@ -153,6 +153,15 @@ SESSION_INPUT_FIELDS = {
     "join_link": {**HTTP_URL, "description": "Required when `platform` is link; sent to buyers once they have paid."},
     "replay_url": {**nullable(HTTP_URL), "description": "A recording, sent with the thank-you email; null removes it."},
     "reminder_offsets_minutes": {**REMINDERS, "description": REMINDERS["description"] + " Default [1440, 60]."},
+    "cancellation_hours": {
+        "type": ["integer", "null"],
+        "minimum": 0,
+        "maximum": 8760,
+        "description": (
+            "Attendees may cancel from their ticket page for a full, automatic refund until this many hours before "
+            "the start; shown before purchase. Null (the default): no self-cancellation."
+        ),
+    },
 }
 
 
@@ -322,6 +331,56 @@ OPENAPI: dict = {
                 },
             },
         },
+        "/orders/{order_id}/refund": {
+            "parameters": [ref("parameters", "OrderId")],
+            "post": {
+                "tags": ["orders"],
+                "operationId": "refundOrder",
+                "summary": "Refund an order, in full or in part",
+                "description": (
+                    "Gives money back through the order's payment provider. Without `amount`, all that is not "
+                    "refunded yet. Once the whole payment is back the order becomes `refunded`: its seat is freed, "
+                    "the buyer's access is revoked, pending emails are cancelled and the refund email is sent. "
+                    "Send an `Idempotency-Key` header to make retries safe: the same key on the same order returns "
+                    "the first refund (200) and gives nothing back twice. Two requests at once never refund more "
+                    "than was paid."
+                ),
+                "parameters": [
+                    {
+                        "name": "Idempotency-Key",
+                        "in": "header",
+                        "required": False,
+                        "description": "Any string of 1 to 64 characters, unique per refund you mean to make.",
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 64},
+                    }
+                ],
+                "requestBody": {
+                    "required": False,
+                    "description": "How much to give back; an empty body refunds all that is left.",
+                    "content": {JSON: {"schema": schema("RefundInput")}},
+                },
+                "responses": {
+                    "201": json_response(
+                        "The refund was sent; `refund.status` is `succeeded`, or `pending` while the provider "
+                        "finishes or a retry is scheduled.",
+                        schema("RefundMade"),
+                    ),
+                    "200": json_response(
+                        "This `Idempotency-Key` was used before: the first refund.", schema("RefundMade")
+                    ),
+                    "401": UNAUTHORIZED,
+                    "404": NOT_FOUND,
+                    "409": error_response(
+                        "`conflict`: the order is not paid, or is refunded in full already. `refund_refused`: the "
+                        "provider refused the refund (recorded as `failed`).",
+                        "conflict",
+                        "refund_refused",
+                        message="This order has been refunded in full already.",
+                    ),
+                    "422": VALIDATION_FAILED,
+                },
+            },
+        },
         "/openapi.json": {
             "get": {
                 "tags": ["meta"],
@@ -429,6 +488,7 @@ OPENAPI: dict = {
                     "join_link": {"type": ["string", "null"], "format": "uri"},
                     "replay_url": {"type": ["string", "null"], "format": "uri"},
                     "reminder_offsets_minutes": REMINDERS,
+                    "cancellation_hours": {"type": ["integer", "null"], "minimum": 0},
                     "public_url": {"type": "string", "format": "uri", "description": "The public sales page."},
                 }
             ),
@@ -486,6 +546,30 @@ OPENAPI: dict = {
                     },
                 }
             ),
+            "RefundInput": {
+                "type": "object",
+                "properties": {
+                    "amount": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "description": "Minor units of the order's currency; at most what is not refunded yet.",
+                    },
+                },
+            },
+            "Refund": always(
+                {
+                    "id": {"type": "integer"},
+                    "order_id": {"type": "integer"},
+                    "amount": {"type": "integer", "minimum": 1},
+                    "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
+                    "status": {"type": "string", "enum": ["pending", "succeeded", "failed"]},
+                    "provider": {"type": "string", "enum": ["stripe", "paypal", "sandbox"]},
+                    "provider_refund_id": {"type": ["string", "null"]},
+                    "last_error": {"type": ["string", "null"], "description": "Why the last attempt failed."},
+                    "created_at": UTC_TIME,
+                }
+            ),
+            "RefundMade": always({"refund": schema("Refund"), "order": schema("Order")}),
             "OrderList": always({"orders": {"type": "array", "items": schema("Order")}}),
             "CheckoutInput": {
                 "type": "object",

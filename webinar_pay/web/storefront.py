@@ -21,6 +21,7 @@ from ..services.orders import (
 from ..services.payments import provider as get_provider
 from ..services.payments import providers
 from ..services.paypal_checkout import buyer_returned
+from ..services.refunds import self_cancel as self_cancel_service
 from ..services.sessions import public_session, upcoming_sessions
 from ..services.webhooks import handle_payment_event
 
@@ -143,6 +144,17 @@ def demo_room(registrant_id: str):
 @bp.post("/t/<token>/release")
 def release_seat(token: str):
     cancel_checkout(_ticket_order(token))
+    return redirect(url_for(".ticket", token=token), code=303)
+
+
+@bp.post("/t/<token>/cancel")
+def self_cancel(token: str):
+    order = _ticket_order(token)
+    try:
+        self_cancel_service(order)
+    except ServiceError as error:
+        page = render_template("storefront/cancel_refused.html", message=error.message, token=token)
+        return _private(current_app.make_response((page, error.http_status)))
     return redirect(url_for(".ticket", token=token), code=303)
 
 

@@ -14,7 +14,7 @@ from ..services.enrollment import handle_zoom_event
 from ..services.orders import ConcurrentUpdate
 from ..services.payments import providers
 from ..services.paypal_checkout import handle_paypal_event
-from ..services.webhooks import handle_payment_event
+from ..services.webhooks import handle_stripe_event
 from . import error_response
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
@@ -33,7 +33,7 @@ def stripe_webhook():
         log.warning("rejected a Stripe webhook: %s", error)
         return error_response("invalid_signature", "The Stripe-Signature header does not match this body.", 400)
     try:
-        outcome = handle_payment_event("stripe", event)
+        outcome = handle_stripe_event(event)
     except ConcurrentUpdate:
         db.session.rollback()
         return error_response("busy", "The order changed at the same moment; please retry.", 503)

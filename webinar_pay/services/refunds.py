@@ -1,0 +1,567 @@
+"""Money given back: creator refunds, refunds the providers report, disputes. One row per refund, sent with a key.
+
+A refund is first recorded as a pending `Refund` row with its own idempotency key, then sent to the order's
+provider with that key, so a retry (ours or the worker's) can never pay twice. The order row is locked while
+the row is planned: two requests at once see each other's refund and can never give back more than was paid.
+Once the refunds that succeeded cover the whole payment the order becomes `refunded`: seat, access and
+pending emails go, and the attendee gets the refund email.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app, has_request_context
+from flask_babel import gettext as _
+from flask_mail import Message
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from integrations.payments import ProviderError
+from integrations.payments.stripe import DisputeNotice, StripeRefundNotice
+
+from ..extensions import db, mail
+from ..models import (
+    LiveSession,
+    Order,
+    OrderLog,
+    OrderStatus,
+    ProviderEvent,
+    Refund,
+    RefundStatus,
+    SessionStatus,
+    utcnow,
+)
+from ..money import format_amount
+from . import Conflict, ServiceError, ValidationError
+from .orders import _give_seat_back, _lock, _transition
+from .outbox import REFUND, cancel_messages, session_cancelled
+from .payments import provider as get_provider
+
+log = logging.getLogger(__name__)
+
+REFUND_MAX_ATTEMPTS = 8
+REFUNDABLE = {OrderStatus.PAID}
+MAX_KEY_LENGTH = 64
+
+
+class RefundRefused(ServiceError):
+    code = "refund_refused"
+    http_status = 409
+
+
+# -- the audit trail ----------------------------------------------------------------------------------------------
+
+
+def note(order: Order, actor: str, text: str) -> None:
+    """An audit row for something that happened to an order without changing its state (a partial refund)."""
+    db.session.add(
+        OrderLog(order_id=order.id, from_status=order.status, to_status=order.status, actor=actor, note=text)
+    )
+
+
+def _money(amount: int, currency: str) -> str:
+    return format_amount(amount, currency, locale="en")
+
+
+# -- planning ------------------------------------------------------------------------------------------------------
+
+
+def plan_refund(order: Order, reason: str, amount: int | None = None, key: str | None = None) -> Refund:
+    """Record a refund to be sent by `process_refunds`. The caller holds the order and commits."""
+    refund = Refund(
+        order_id=order.id,
+        provider=order.provider,
+        amount=order.amount if amount is None else amount,
+        currency=order.currency,
+        reason=reason,
+        status=RefundStatus.PENDING,
+        idempotency_key=key or f"refund-{order.id}-{secrets.token_hex(12)}",
+        next_attempt_at=utcnow(),
+    )
+    db.session.add(refund)
+    return refund
+
+
+def refunded_so_far(order: Order) -> int:
+    """What is given back or on its way: every refund that has not failed."""
+    return db.session.scalar(
+        select(func.coalesce(func.sum(Refund.amount), 0)).where(
+            Refund.order_id == order.id, Refund.status != RefundStatus.FAILED
+        )
+    )
+
+
+def _hold_order(order_id: int) -> Order:
+    """Start a fresh transaction that holds the order: a write first, so SQLite takes its lock before reading."""
+    db.session.rollback()
+    db.session.execute(
+        update(Order)
+        .where(Order.id == order_id)
+        .values(updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return _lock(db.session.get(Order, order_id))
+
+
+def _check_amount(amount, remaining: int) -> int:
+    if amount is None:
+        return remaining
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        raise ValidationError(
+            _("Please correct the marked fields."),
+            fields={"amount": _("The amount is a whole number of minor units (cents).")},
+        )
+    if not 0 < amount <= remaining:
+        raise ValidationError(
+            _("Please correct the marked fields."),
+            fields={"amount": _("Enter an amount between 1 and %(remaining)d.", remaining=remaining)},
+        )
+    return amount
+
+
+def refund_order(
+    order: Order, amount: int | None, actor: str, *, reason: str = "requested_by_creator", key: str | None = None
+) -> tuple[Refund, bool]:
+    """Give `amount` (None: all that is left) back through the order's provider. Returns (refund, created).
+
+    The same `key` twice returns the first refund and sends nothing again; two different requests at once
+    can together refund at most what was paid.
+    """
+    if key is not None and (not key.strip() or len(key) > MAX_KEY_LENGTH):
+        raise ValidationError(_("The idempotency key must be 1 to %(n)d characters.", n=MAX_KEY_LENGTH))
+    key = f"{order.id}:{key}" if key else None
+    if key is not None:
+        existing = _refund_by_key(key)
+        if existing is not None:
+            return existing, False
+    order = _hold_order(order.id)
+    if order.status not in REFUNDABLE or order.amount == 0 or order.payment_ref is None:
+        db.session.rollback()
+        raise Conflict(_("Only a paid order can be refunded; this one is %(status)s.", status=order.status))
+    remaining = order.amount - refunded_so_far(order)
+    if remaining <= 0:
+        db.session.rollback()
+        raise Conflict(_("This order has been refunded in full already."))
+    try:
+        amount = _check_amount(amount, remaining)
+    except ValidationError:
+        db.session.rollback()
+        raise
+    refund = plan_refund(order, reason, amount, key)
+    note(order, actor, _("Refund of %(amount)s requested.", amount=_money(amount, order.currency)))
+    try:
+        db.session.commit()
+    except IntegrityError:  # the same key from a concurrent request won
+        db.session.rollback()
+        return _refund_by_key(key), False
+    _send(refund.id, utcnow(), actor)
+    refund = db.session.get(Refund, refund.id)
+    if refund.status == RefundStatus.FAILED:
+        raise RefundRefused(
+            _("%(provider)s refused the refund: %(error)s", provider=refund.provider, error=refund.last_error or "?")
+        )
+    return refund, True
+
+
+def _refund_by_key(key: str) -> Refund | None:
+    return db.session.scalar(select(Refund).where(Refund.idempotency_key == key))
+
+
+# -- sending -------------------------------------------------------------------------------------------------------
+
+
+def process_refunds(limit: int = 50, now: datetime | None = None) -> int:
+    """Send due refunds to their providers (the worker's job); returns how many the provider accepted."""
+    now = now or utcnow()
+    due = db.session.scalars(
+        select(Refund.id)
+        .where(Refund.status == RefundStatus.PENDING, Refund.next_attempt_at <= now)
+        .order_by(Refund.id)
+        .limit(limit)
+    ).all()
+    db.session.commit()
+    with _request_context():
+        return sum(_send(refund_id, now, "refund worker") for refund_id in due)
+
+
+@contextlib.contextmanager
+def _request_context() -> Iterator[None]:
+    """Audit notes are translated text, which needs a request (for the language); lend the worker one."""
+    if has_request_context():
+        yield
+        return
+    with current_app.test_request_context("/", base_url=current_app.config["BASE_URL"]):
+        yield
+
+
+def _retry_delay(attempts: int) -> timedelta:
+    base = current_app.config["REFUND_RETRY_BASE_SECONDS"]
+    return timedelta(seconds=base * 2 ** (attempts - 1))
+
+
+def _send(refund_id: int, now: datetime, actor: str) -> bool:
+    """Claim one due refund (a lease, so one process sends it), send it, apply the answer. True if accepted."""
+    claimed = db.session.execute(
+        update(Refund)
+        .where(Refund.id == refund_id, Refund.status == RefundStatus.PENDING, Refund.next_attempt_at <= now)
+        .values(next_attempt_at=now + timedelta(minutes=5), attempts=Refund.attempts + 1)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    if claimed.rowcount != 1:
+        return False
+    refund = db.session.get(Refund, refund_id)
+    order = db.session.get(Order, refund.order_id)
+    try:
+        result = get_provider(refund.provider).refund(
+            order.payment_ref, refund.amount, refund.currency, idempotency_key=refund.idempotency_key
+        )
+    except (ProviderError, ServiceError) as error:
+        refund.last_error = str(error)
+        if getattr(error, "transient", False) and refund.attempts < REFUND_MAX_ATTEMPTS:
+            refund.next_attempt_at = now + _retry_delay(refund.attempts)
+            note(order, actor, _("Refund attempt %(n)d failed, will retry: %(error)s", n=refund.attempts, error=error))
+        else:
+            refund.status = RefundStatus.FAILED
+            refund.next_attempt_at = None
+            note(order, actor, _("Refund failed: %(error)s", error=error))
+            log.error("refund %s for order %s failed for good: %s", refund.id, order.id, error)
+        db.session.commit()
+        return False
+    refund.provider_refund_id = result.provider_refund_id
+    refund.next_attempt_at = None
+    _settle(refund, RefundStatus(result.status), actor)
+    db.session.commit()
+    return True
+
+
+def _settle(refund: Refund, status: RefundStatus, actor: str) -> None:
+    """Apply a refund's final word from its provider (our call's answer or a webhook). The caller commits."""
+    if refund.status == status:
+        return
+    refund.status = status
+    order = _lock(db.session.get(Order, refund.order_id))
+    amount = _money(refund.amount, refund.currency)
+    if status == RefundStatus.FAILED:
+        note(order, actor, _("Refund of %(amount)s failed at %(provider)s.", amount=amount, provider=refund.provider))
+        return
+    if status != RefundStatus.SUCCEEDED:
+        return
+    given_back = _succeeded(order)
+    ref = refund.provider_refund_id or ""
+    if given_back >= order.amount and order.status in {OrderStatus.PAID, OrderStatus.DISPUTED}:
+        _refund_in_full(order, actor, _("Refunded %(amount)s (%(ref)s).", amount=amount, ref=ref))
+    else:
+        note(order, actor, _("Refunded %(amount)s (%(ref)s).", amount=amount, ref=ref))
+
+
+def _succeeded(order: Order) -> int:
+    return db.session.scalar(
+        select(func.coalesce(func.sum(Refund.amount), 0)).where(
+            Refund.order_id == order.id, Refund.status == RefundStatus.SUCCEEDED
+        )
+    )
+
+
+def _refund_in_full(order: Order, actor: str, text: str) -> None:
+    """The order's money is back with the attendee: seat, access and pending emails go; the refund email goes out."""
+    from .enrollment import cancel_enrollment  # the enrolment service builds on the orders module
+
+    _transition(order, OrderStatus.REFUNDED, actor, note=text)
+    _give_seat_back(order)
+    cancel_enrollment(order)
+    cancel_messages(order, notice=REFUND)
+
+
+# -- what the providers report ------------------------------------------------------------------------------------
+
+
+def provider_refunded(
+    order: Order,
+    amount: int | None,
+    currency: str | None,
+    actor: str,
+    *,
+    refund_id: str | None = None,
+    cumulative: bool = False,
+) -> str:
+    """The provider reports money given back (its dashboard, a reversal, or the notice of our own refund).
+
+    `amount` is this refund's (PayPal) or, with `cumulative`, all that was refunded on the payment (Stripe).
+    A notice of our own refund settles that refund; a full refund made elsewhere makes the order refunded.
+    The caller commits.
+    """
+    order = _lock(order)
+    ours = db.session.scalar(
+        select(Refund).where(Refund.order_id == order.id, Refund.provider_refund_id == refund_id)
+    ) if refund_id else None  # fmt: skip
+    if ours is not None:
+        _settle(ours, RefundStatus.SUCCEEDED, actor)
+        return "own_refund"
+    if (currency or "").upper() != order.currency or amount is None:
+        return "ignored_currency"
+    if cumulative and 0 < amount <= _succeeded(order):
+        return "own_refund"
+    if amount < order.amount:
+        note(order, actor, _("Partial refund of %(amount)s at the provider.", amount=_money(amount, order.currency)))
+        return "partial_refund_recorded"
+    if order.status not in {OrderStatus.PAID, OrderStatus.DISPUTED}:
+        return "ignored_" + order.status
+    _refund_in_full(order, actor, _("Refunded at the payment provider."))
+    return "refunded"
+
+
+def stripe_refund_updated(notice: StripeRefundNotice, record: ProviderEvent, actor: str) -> str:
+    """`refund.updated`: a refund of ours moved on at Stripe (pending -> succeeded, or failed later)."""
+    refund = db.session.scalar(
+        select(Refund).where(Refund.provider == "stripe", Refund.provider_refund_id == notice.refund_id)
+    )
+    if refund is None:
+        return "unknown_refund"  # made in Stripe's dashboard: `charge.refunded` carries it
+    record.order_id = refund.order_id
+    if notice.status not in {RefundStatus.SUCCEEDED, RefundStatus.FAILED}:
+        return "refund_" + notice.status
+    if refund.status == notice.status:
+        return "already_" + notice.status
+    _settle(refund, RefundStatus(notice.status), actor)
+    return "refund_" + notice.status
+
+
+def dispute_changed(order: Order, dispute: DisputeNotice, actor: str) -> str:
+    """A card dispute opened or closed. Opened: the order is disputed (money held by the bank), the creator told.
+
+    Won: paid again. Lost: the money is gone, so the order is refunded like any other. The caller commits.
+    """
+    order = _lock(order)
+    amount = _money(dispute.amount or 0, dispute.currency or order.currency)
+    if not dispute.closed:
+        if order.status != OrderStatus.PAID:
+            return "ignored_" + order.status
+        _transition(
+            order,
+            OrderStatus.DISPUTED,
+            actor,
+            note=_("Dispute opened (%(reason)s), %(amount)s.", reason=dispute.reason, amount=amount),
+        )
+        return "disputed"
+    if order.status != OrderStatus.DISPUTED:
+        return "ignored_" + order.status
+    if dispute.won:
+        _transition(order, OrderStatus.PAID, actor, note=_("Dispute won."))
+        return "dispute_won"
+    _refund_in_full(
+        order,
+        actor,
+        _("Dispute lost (%(status)s): %(amount)s returned to the card holder.", status=dispute.status, amount=amount),
+    )
+    return "dispute_lost"
+
+
+def alert_dispute(order: Order, opened: bool) -> None:
+    """Email the creator about a dispute. Best effort: the dashboard shows the dispute in any case."""
+    session = order.session
+    base = current_app.config["BASE_URL"]
+    if opened:
+        subject = _('Payment disputed: %(name)s, "%(title)s"', name=order.name, title=session.title)
+        text = _(
+            "%(name)s <%(email)s> disputed their payment of %(amount)s with their bank. The money is held until "
+            "the dispute is decided; answer it in your Stripe dashboard before the deadline.",
+            name=order.name, email=order.email, amount=_money(order.amount, order.currency),
+        )  # fmt: skip
+    else:
+        subject = _('Dispute closed: %(name)s, "%(title)s"', name=order.name, title=session.title)
+        text = _("The dispute is closed; the order is now %(status)s.", status=order.status)
+    body = f"{text}\n\n{base}/dashboard/orders/{order.id}"
+    try:
+        mail.send(Message(subject=subject, recipients=[session.creator.email], body=body))
+    except Exception as error:  # noqa: BLE001 - a mail failure must not lose the webhook's work
+        log.warning("could not tell the creator about the dispute on order %s: %s", order.id, error)
+
+
+# -- attendees cancelling ---------------------------------------------------------------------------------------------
+
+
+def cancellation_deadline(session: LiveSession) -> datetime | None:
+    """Until when an attendee may cancel for a full refund; None when the session allows no self-cancellation."""
+    if session.cancellation_hours is None:
+        return None
+    return session.starts_at - timedelta(hours=session.cancellation_hours)
+
+
+def can_self_cancel(order: Order, now: datetime | None = None) -> bool:
+    deadline = cancellation_deadline(order.session)
+    return order.status == OrderStatus.PAID and deadline is not None and (now or utcnow()) < deadline
+
+
+def self_cancel(order: Order, now: datetime | None = None) -> Refund | None:
+    """The attendee gives their seat back within the session's policy: refunded in full, automatically.
+
+    The order is refunded at once (seat, access and emails go); the money follows, retried by the worker if the
+    provider is down. Returns the refund (None for a free seat).
+    """
+    now = now or utcnow()
+    order = _hold_order(order.id)
+    deadline = cancellation_deadline(order.session)
+    if order.status != OrderStatus.PAID:
+        db.session.rollback()
+        raise Conflict(_("This order is %(status)s: there is nothing to cancel.", status=order.status))
+    if deadline is None:
+        db.session.rollback()
+        raise Conflict(_("This session does not allow cancellations. Please contact the organiser."))
+    if now >= deadline:
+        db.session.rollback()
+        raise Conflict(
+            _("Cancellations with a refund closed %(n)d hours before the start.", n=order.session.cancellation_hours)
+        )
+    remaining = order.amount - refunded_so_far(order)
+    refund = plan_refund(order, "cancelled_by_attendee", remaining) if remaining > 0 and order.payment_ref else None
+    _refund_in_full(order, "attendee", _("Cancelled by the attendee within the cancellation policy."))
+    db.session.commit()
+    if refund is not None:
+        _send(refund.id, utcnow(), "attendee")
+    return refund
+
+
+# -- the creator cancels a session ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RefundProgress:
+    total: int
+    succeeded: int
+    pending: int
+    failed: list[Refund]
+
+    @property
+    def done(self) -> bool:
+        return self.pending == 0 and not self.failed
+
+
+def cancel_session(session: LiveSession, actor: str) -> int:
+    """Cancel a session: sales stop, every paid attendee is refunded in full and told, access and reminders go.
+
+    The orders change at once, in one transaction; the refunds are sent by the worker (retried while a provider is
+    down) and their progress is shown on the session page. Returns how many attendees are refunded.
+    """
+    if session.status not in {SessionStatus.DRAFT, SessionStatus.PUBLISHED} or session.has_started():
+        raise Conflict(_("Only a session that has not started yet can be cancelled."))
+    db.session.execute(
+        update(LiveSession)
+        .where(LiveSession.id == session.id)
+        .values(status=SessionStatus.CANCELLED, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )  # first a write: late payments from now on find the session cancelled, and SQLite takes its lock
+    session.status = SessionStatus.CANCELLED
+    session_cancelled(session)  # every paid attendee: reminders cancelled, the cancellation email planned
+    orders = db.session.scalars(
+        select(Order).where(Order.session_id == session.id, Order.status == OrderStatus.PAID).order_by(Order.id)
+    ).all()
+    from .enrollment import cancel_enrollment  # the enrolment service builds on the orders module
+
+    for order in orders:
+        order = _lock(order)
+        _transition(order, OrderStatus.REFUNDED, actor, note=_("Session cancelled by the creator."))
+        _give_seat_back(order)
+        cancel_enrollment(order)
+        remaining = order.amount - refunded_so_far(order)
+        if remaining > 0 and order.payment_ref:
+            plan_refund(order, "session_cancelled", remaining)
+    db.session.commit()
+    return len(orders)
+
+
+def refund_progress(session: LiveSession) -> RefundProgress:
+    refunds = db.session.scalars(
+        select(Refund)
+        .join(Order, Order.id == Refund.order_id)
+        .where(Order.session_id == session.id)
+        .order_by(Refund.id)
+    ).all()
+    return RefundProgress(
+        total=len(refunds),
+        succeeded=sum(r.status == RefundStatus.SUCCEEDED for r in refunds),
+        pending=sum(r.status == RefundStatus.PENDING for r in refunds),
+        failed=[r for r in refunds if r.status == RefundStatus.FAILED],
+    )
+
+
+def retry_refund(refund: Refund) -> None:
+    """The creator's "retry" on a refund the provider refused (the cause fixed): it is sent again. Commits."""
+    if refund.status != RefundStatus.FAILED:
+        raise Conflict(_("Only a failed refund can be retried."))
+    refund.status = RefundStatus.PENDING
+    refund.attempts = 0
+    refund.next_attempt_at = utcnow()
+    note(db.session.get(Order, refund.order_id), "creator", _("Failed refund sent again."))
+    db.session.commit()
+
+
+# -- reconciliation ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    order_id: int
+    provider: str
+    payment_ref: str
+    problem: str  # a stable word: paid_here_not_there, refunded_there_not_here, refunded_here_not_there, ...
+    ours: str
+    theirs: str
+
+
+def reconcile(start: datetime, end: datetime) -> list[Mismatch]:
+    """Ask the providers about every payment confirmed in [start, end) and list where they and we disagree.
+
+    Reads only: fixing a difference is a person's decision (a refund made elsewhere is applied by its webhook).
+    """
+    orders = db.session.scalars(
+        select(Order)
+        .where(Order.paid_at >= start, Order.paid_at < end, Order.payment_ref.is_not(None))
+        .order_by(Order.id)
+    ).all()
+    found: list[Mismatch] = []
+    for order in orders:
+        provider = get_provider_or_none(order.provider)
+        if provider is None or not hasattr(provider, "payment_record"):
+            continue
+        ours_refunded = _succeeded(order)
+        ours = f"{order.status}, {order.amount} {order.currency}, refunded {ours_refunded}"
+
+        def add(problem: str, theirs: str, order: Order = order, ours: str = ours) -> None:
+            found.append(Mismatch(order.id, order.provider, order.payment_ref, problem, ours, theirs))
+
+        try:
+            record = provider.payment_record(order.payment_ref)
+        except (ProviderError, ServiceError) as error:
+            add("provider_unreachable", str(error))
+            continue
+        theirs = f"{'paid' if record.paid else 'not paid'}, {record.amount} {record.currency}, refunded " + (
+            "in part" if record.refunded is None else str(record.refunded)
+        )
+        if not record.paid:
+            add("paid_here_not_there", theirs)
+        elif record.amount != order.amount or (record.currency or "") != order.currency:
+            add("amount_differs", theirs)
+        elif record.fully_refunded and order.status != OrderStatus.REFUNDED:
+            add("refunded_there_not_here", theirs)
+        elif order.status == OrderStatus.REFUNDED and not record.fully_refunded and ours_refunded >= order.amount:
+            add("refunded_here_not_there", theirs)
+        elif record.refunded is not None and record.refunded != ours_refunded and order.status != OrderStatus.REFUNDED:
+            add("refunded_there_not_here" if record.refunded > ours_refunded else "refunded_here_not_there", theirs)
+        elif record.refunded is None and ours_refunded == 0:
+            add("refunded_there_not_here", theirs)
+    db.session.commit()
+    return found
+
+
+def get_provider_or_none(name: str):
+    try:
+        return get_provider(name)
+    except ServiceError:
+        return None
