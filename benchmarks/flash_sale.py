@@ -7,7 +7,6 @@ seat update and one insert on the same database, under the same gunicorn and the
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import requests
@@ -17,6 +16,7 @@ from benchmarks.harness import (
     Gunicorn,
     app_context,
     app_environment,
+    command,
     drop_database,
     fresh_database,
     latencies,
@@ -114,18 +114,5 @@ def render(r: dict) -> str:
     )  # fmt: skip
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db", choices=["postgresql", "sqlite"], default="postgresql")
-    parser.add_argument("--buyers", type=int, default=2000)
-    parser.add_argument("--seats", type=int, default=500)
-    parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--workers", type=int, default=4)
-    args = parser.parse_args(argv)
-    report = run(args.db, args.buyers, args.seats, args.concurrency, args.workers)
-    print(render(report))
-    return 0 if report["ok"] else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(command(__doc__, run, render, buyers=2000, seats=500, concurrency=64, workers=4))

@@ -3,6 +3,7 @@ the load generator in its own process, and a small results table."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -12,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -138,6 +139,21 @@ def start_load(requests_: list[dict], concurrency: int) -> subprocess.Popen:
 def finish_load(process: subprocess.Popen) -> list[tuple[int, float, float]]:
     output, _ = process.communicate()
     return [tuple(row) for row in json.loads(output)]
+
+
+def command(doc: str, run: Callable[..., dict], render: Callable[[dict], str], **defaults) -> int:
+    """A scenario's command line: `--db` and one option per keyword of `run` given here with its default
+    (a boolean default `True` becomes `--no-<name>`). Prints the table; exit 1 unless the run was correct."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--db", choices=["postgresql", "sqlite"], default="postgresql")
+    for name, default in defaults.items():
+        if default is True:
+            parser.add_argument(f"--no-{name.replace('_', '-')}", dest=name, action="store_false")
+        else:
+            parser.add_argument(f"--{name.replace('_', '-')}", type=type(default), default=default)
+    report = run(**vars(parser.parse_args()))
+    print(render(report))
+    return 0 if report["ok"] else 1
 
 
 def percentile(values: list[float], p: float) -> float:

@@ -5,13 +5,13 @@ python -m benchmarks.mixed_load [--db postgresql|sqlite] [--pages 600] [--buyers
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from benchmarks.flash_sale import checkout_requests
 from benchmarks.harness import (
     Gunicorn,
     app_environment,
+    command,
     drop_database,
     finish_load,
     fresh_database,
@@ -74,18 +74,5 @@ def render(r: dict) -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db", choices=["postgresql", "sqlite"], default="postgresql")
-    parser.add_argument("--pages", type=int, default=600)
-    parser.add_argument("--buyers", type=int, default=2000)
-    parser.add_argument("--seats", type=int, default=500)
-    parser.add_argument("--workers", type=int, default=4)
-    args = parser.parse_args(argv)
-    report = run(args.db, args.pages, args.buyers, args.seats, workers=args.workers)
-    print(render(report))
-    return 0 if report["ok"] else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(command(__doc__, run, render, pages=600, buyers=2000, seats=500, workers=4))

@@ -8,7 +8,6 @@ sending as many messages of the same size over one persistent connection to the 
 
 from __future__ import annotations
 
-import argparse
 import logging
 import secrets
 import signal
@@ -28,6 +27,7 @@ from benchmarks.harness import (
     ROOT,
     app_context,
     app_environment,
+    command,
     drop_database,
     free_port,
     fresh_database,
@@ -186,17 +186,5 @@ def render(r: dict) -> str:
     )  # fmt: skip
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db", choices=["postgresql", "sqlite"], default="postgresql")
-    parser.add_argument("--messages", type=int, default=10_000)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--no-kill", action="store_true")
-    args = parser.parse_args(argv)
-    report = run(args.db, args.messages, args.workers, kill=not args.no_kill)
-    print(render(report))
-    return 0 if report["ok"] else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(command(__doc__, run, render, messages=10_000, workers=2, kill=True))

@@ -8,7 +8,6 @@ Fails (exit 1) unless every payment leaves exactly one paid order, one paid tran
 
 from __future__ import annotations
 
-import argparse
 import random
 import secrets
 import sys
@@ -21,6 +20,7 @@ from benchmarks.harness import (
     Gunicorn,
     app_context,
     app_environment,
+    command,
     drop_database,
     fresh_database,
     latencies,
@@ -149,18 +149,5 @@ def render(r: dict) -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db", choices=["postgresql", "sqlite"], default="postgresql")
-    parser.add_argument("--events", type=int, default=5000)
-    parser.add_argument("--duplicates", type=float, default=0.1)
-    parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--workers", type=int, default=4)
-    args = parser.parse_args(argv)
-    report = run(args.db, args.events, args.duplicates, args.concurrency, args.workers)
-    print(render(report))
-    return 0 if report["ok"] else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(command(__doc__, run, render, events=5000, duplicates=0.1, concurrency=64, workers=4))
