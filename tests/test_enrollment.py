@@ -15,7 +15,7 @@ from tests.fakes.smtp_server import SmtpServer
 from webinar_pay.extensions import db
 from webinar_pay.models import Enrollment, LiveSession, Order, OrderStatus, utcnow
 from webinar_pay.services.enrollment import cancel_enrollment, enroll_due
-from webinar_pay.services.orders import _transition as order_transition
+from webinar_pay.services.orders import transition_order as order_transition
 
 
 @pytest.fixture

@@ -128,7 +128,7 @@ def join_destination(order: Order) -> str | None:
 # -- state changes ---------------------------------------------------------------------------------
 
 
-def _transition(order: Order, to: OrderStatus, actor: str, note: str = "", **values) -> None:
+def transition_order(order: Order, to: OrderStatus, actor: str, note: str = "", **values) -> None:
     """The one way an order changes state: legal moves only, atomic against concurrent writers."""
     current = OrderStatus(order.status)
     if to not in ORDER_TRANSITIONS[current]:
@@ -162,7 +162,7 @@ def _take_seat(session_id: int, *, only_on_sale: bool) -> bool:
     return result.rowcount == 1
 
 
-def _give_seat_back(order: Order) -> None:
+def give_seat_back(order: Order) -> None:
     result = db.session.execute(
         update(Order)
         .where(Order.id == order.id, Order.holds_seat.is_(True))
@@ -179,7 +179,7 @@ def _give_seat_back(order: Order) -> None:
     set_committed_value(order, "holds_seat", False)
 
 
-def _lock(order: Order) -> Order:
+def lock_order(order: Order) -> Order:
     """Re-read the order under a row lock (PostgreSQL); SQLite serialises writers by itself."""
     return db.session.execute(
         select(Order).where(Order.id == order.id).with_for_update().execution_options(populate_existing=True)
@@ -267,8 +267,8 @@ def _start_checkout(session: LiveSession, name: str, email: str, provider_name: 
         result = provider.create_checkout(request)
     except ProviderError as error:
         log.warning("checkout for order %s failed: %s", order.id, error)
-        _transition(order, OrderStatus.FAILED, actor=provider.name, note=str(error))
-        _give_seat_back(order)
+        transition_order(order, OrderStatus.FAILED, actor=provider.name, note=str(error))
+        give_seat_back(order)
         db.session.commit()
         raise ProviderUnavailable(_("The payment provider could not be reached. Please try again.")) from error
     order.provider_ref = result.provider_ref
@@ -286,7 +286,7 @@ def confirm_payment(order: Order, payment: PaymentState, actor: str) -> str:
     """
     if payment.outcome != PaymentOutcome.PAID:
         raise ValueError("confirm_payment needs a paid state")
-    order = _lock(order)
+    order = lock_order(order)
     if payment.amount != order.amount or (payment.currency or "").upper() != order.currency:
         log.error(
             "order %s: provider reports %s %s, expected %s %s: not confirmed",
@@ -297,14 +297,14 @@ def confirm_payment(order: Order, payment: PaymentState, actor: str) -> str:
         return "already_" + order.status
     paid = {"paid_at": utcnow(), "payment_ref": payment.payment_ref}
     if order.status == OrderStatus.PENDING and order.holds_seat:
-        _transition(order, OrderStatus.PAID, actor, **paid)
+        transition_order(order, OrderStatus.PAID, actor, **paid)
     else:
         session = db.session.get(LiveSession, order.session_id)
         seat = session.status != SessionStatus.CANCELLED and (
             order.holds_seat or _take_seat(order.session_id, only_on_sale=False)
         )
         if not seat:
-            _transition(
+            transition_order(
                 order, OrderStatus.REFUNDED, actor, note=_("Paid after its hold expired; no seat left."), **paid
             )
             from .refunds import plan_refund  # the refunds service builds on this module
@@ -312,7 +312,7 @@ def confirm_payment(order: Order, payment: PaymentState, actor: str) -> str:
             plan_refund(order, reason="no_seat_left")
             cancel_messages(order, notice=REFUND)
             return "refunded_no_seat"
-        _transition(order, OrderStatus.PAID, actor, note="paid after its hold expired", holds_seat=True, **paid)
+        transition_order(order, OrderStatus.PAID, actor, note="paid after its hold expired", holds_seat=True, **paid)
     request_enrollment(order)
     plan_messages(order)
     return "paid"
@@ -337,20 +337,20 @@ def request_enrollment(order: Order) -> Enrollment:
 
 
 def payment_failed(order: Order, actor: str, note: str = "") -> str:
-    order = _lock(order)
+    order = lock_order(order)
     if order.status != OrderStatus.PENDING:
         return "ignored_" + order.status
-    _transition(order, OrderStatus.FAILED, actor, note=note)
-    _give_seat_back(order)
+    transition_order(order, OrderStatus.FAILED, actor, note=note)
+    give_seat_back(order)
     return "failed"
 
 
 def checkout_expired(order: Order, actor: str) -> str:
-    order = _lock(order)
+    order = lock_order(order)
     if order.status != OrderStatus.PENDING:
         return "ignored_" + order.status
-    _transition(order, OrderStatus.EXPIRED, actor)
-    _give_seat_back(order)
+    transition_order(order, OrderStatus.EXPIRED, actor)
+    give_seat_back(order)
     return "expired"
 
 
@@ -364,8 +364,8 @@ def cancel_checkout(order: Order) -> None:
             confirm_payment(order, state, actor=f"{order.provider} reconcile")
             db.session.commit()
             return
-    _transition(_lock(order), OrderStatus.CANCELLED, actor="buyer")
-    _give_seat_back(order)
+    transition_order(lock_order(order), OrderStatus.CANCELLED, actor="buyer")
+    give_seat_back(order)
     db.session.commit()
 
 
@@ -400,10 +400,10 @@ def expire_holds(
             if state is not None and state.outcome == PaymentOutcome.PAID:
                 confirm_payment(order, state, actor=f"{order.provider} reconcile")
             else:
-                locked = _lock(order)
+                locked = lock_order(order)
                 if locked.status == OrderStatus.PENDING:
-                    _transition(locked, OrderStatus.EXPIRED, actor="hold expiry")
-                    _give_seat_back(locked)
+                    transition_order(locked, OrderStatus.EXPIRED, actor="hold expiry")
+                    give_seat_back(locked)
                     released += 1
             db.session.commit()
         except ConcurrentUpdate:

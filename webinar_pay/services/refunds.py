@@ -39,7 +39,7 @@ from ..models import (
 )
 from ..money import format_amount
 from . import Conflict, ServiceError, ValidationError
-from .orders import _give_seat_back, _lock, _transition
+from .orders import give_seat_back, lock_order, transition_order
 from .outbox import REFUND, cancel_messages, session_cancelled
 from .payments import provider as get_provider
 
@@ -106,7 +106,7 @@ def _hold_order(order_id: int) -> Order:
         .values(updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    return _lock(db.session.get(Order, order_id))
+    return lock_order(db.session.get(Order, order_id))
 
 
 def _check_amount(amount, remaining: int) -> int:
@@ -246,7 +246,7 @@ def _settle(refund: Refund, status: RefundStatus, actor: str) -> None:
     if refund.status == status:
         return
     refund.status = status
-    order = _lock(db.session.get(Order, refund.order_id))
+    order = lock_order(db.session.get(Order, refund.order_id))
     amount = _money(refund.amount, refund.currency)
     if status == RefundStatus.FAILED:
         note(order, actor, _("Refund of %(amount)s failed at %(provider)s.", amount=amount, provider=refund.provider))
@@ -273,8 +273,8 @@ def _refund_in_full(order: Order, actor: str, text: str) -> None:
     """The order's money is back with the attendee: seat, access and pending emails go; the refund email goes out."""
     from .enrollment import cancel_enrollment  # the enrolment service builds on the orders module
 
-    _transition(order, OrderStatus.REFUNDED, actor, note=text)
-    _give_seat_back(order)
+    transition_order(order, OrderStatus.REFUNDED, actor, note=text)
+    give_seat_back(order)
     cancel_enrollment(order)
     cancel_messages(order, notice=REFUND)
 
@@ -297,7 +297,7 @@ def provider_refunded(
     A notice of our own refund settles that refund; a full refund made elsewhere makes the order refunded.
     The caller commits.
     """
-    order = _lock(order)
+    order = lock_order(order)
     ours = db.session.scalar(
         select(Refund).where(Refund.order_id == order.id, Refund.provider_refund_id == refund_id)
     ) if refund_id else None  # fmt: skip
@@ -338,12 +338,12 @@ def dispute_changed(order: Order, dispute: DisputeNotice, actor: str) -> str:
 
     Won: paid again. Lost: the money is gone, so the order is refunded like any other. The caller commits.
     """
-    order = _lock(order)
+    order = lock_order(order)
     amount = _money(dispute.amount or 0, dispute.currency or order.currency)
     if not dispute.closed:
         if order.status != OrderStatus.PAID:
             return "ignored_" + order.status
-        _transition(
+        transition_order(
             order,
             OrderStatus.DISPUTED,
             actor,
@@ -353,7 +353,7 @@ def dispute_changed(order: Order, dispute: DisputeNotice, actor: str) -> str:
     if order.status != OrderStatus.DISPUTED:
         return "ignored_" + order.status
     if dispute.won:
-        _transition(order, OrderStatus.PAID, actor, note=_("Dispute won."))
+        transition_order(order, OrderStatus.PAID, actor, note=_("Dispute won."))
         return "dispute_won"
     _refund_in_full(
         order,
@@ -465,9 +465,9 @@ def cancel_session(session: LiveSession, actor: str) -> int:
     from .enrollment import cancel_enrollment  # the enrolment service builds on the orders module
 
     for order in orders:
-        order = _lock(order)
-        _transition(order, OrderStatus.REFUNDED, actor, note=_("Session cancelled by the creator."))
-        _give_seat_back(order)
+        order = lock_order(order)
+        transition_order(order, OrderStatus.REFUNDED, actor, note=_("Session cancelled by the creator."))
+        give_seat_back(order)
         cancel_enrollment(order)
         remaining = order.amount - refunded_so_far(order)
         if remaining > 0 and order.payment_ref:
