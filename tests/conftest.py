@@ -17,7 +17,7 @@ import pytest
 import requests
 from flask import Flask
 from flask_migrate import upgrade
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, text, update
 from sqlalchemy.engine import make_url
 from werkzeug.serving import make_server
 
@@ -296,6 +296,58 @@ class Api:
 
     def patch(self, path, json=None, **kw):
         return self.request("PATCH", path, json=json, **kw)
+
+
+class LiveShop:
+    """A running app (a `LiveServer`) with one creator, and the steps tests take through it over HTTP.
+
+    Test modules subclass it for their own steps; `provider` is the buyer's payment method.
+    """
+
+    def __init__(self, server: LiveServer, token: str, provider: str = "stripe"):
+        self.url = server.url
+        self.app = server.app
+        self.creator = Api(server.url, token)
+        self.buyer = Api(server.url)
+        self.provider = provider
+
+    def session(self, **overrides) -> int:
+        """Create and publish a session; returns its id."""
+        status, body = self.creator.post("/api/v1/sessions", session_payload(**overrides))
+        assert status == 201, body
+        status, body = self.creator.post(f"/api/v1/sessions/{body['id']}/publish")
+        assert status == 200, body
+        return body["id"]
+
+    def checkout(self, session_id: int, email: str = "bo@example.com", name: str = "Bo Buyer") -> tuple[int, dict]:
+        return self.buyer.post(
+            f"/api/v1/sessions/{session_id}/checkout", {"name": name, "email": email, "provider": self.provider}
+        )
+
+    def order(self, order_id: int) -> dict:
+        status, body = self.creator.get(f"/api/v1/orders/{order_id}")
+        assert status == 200, body
+        return body
+
+    def seats_taken(self, session_id: int) -> int:
+        return self.creator.get(f"/api/v1/sessions/{session_id}")[1]["seats_taken"]
+
+    def webhook(self, event) -> requests.Response:
+        return event.post(f"{self.url}/webhooks/{self.provider}")
+
+    def db(self, fn):
+        """Run `fn` in the app's context and commit."""
+        with self.app.app_context():
+            result = fn()
+            db.session.commit()
+            return result
+
+    def expire_hold_in_db(self, order_id: int) -> None:
+        from webinar_pay.models import Order
+
+        self.db(lambda: db.session.execute(
+            update(Order).where(Order.id == order_id).values(hold_expires_at=utcnow() - timedelta(minutes=1))
+        ))  # fmt: skip
 
 
 @pytest.fixture

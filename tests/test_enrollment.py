@@ -9,7 +9,7 @@ import pytest
 import requests
 from sqlalchemy import select, update
 
-from tests.conftest import Api, session_payload
+from tests.conftest import Api, LiveShop, session_payload
 from tests.fakes.fake_zoom import Reply
 from tests.fakes.smtp_server import SmtpServer
 from webinar_pay.extensions import db
@@ -24,29 +24,21 @@ def smtp():
         yield server
 
 
-class Shop:
+class Shop(LiveShop):
     def __init__(self, server, token: str, fake_stripe, fake_zoom):
-        self.url = server.url
-        self.app = server.app
-        self.creator = Api(server.url, token)
-        self.buyer = Api(server.url)
+        super().__init__(server, token)
         self.stripe = fake_stripe
         self.zoom = fake_zoom
 
     def session(self, **overrides) -> int:
+        """A Zoom session on a meeting of the fake Zoom, unless told otherwise."""
         if overrides.get("platform", "zoom") == "zoom":
             overrides.setdefault("zoom_meeting_id", self.zoom.add_meeting(overrides.get("zoom_kind", "meeting")))
             overrides = {"platform": "zoom", "join_link": None, **overrides}
-        status, body = self.creator.post("/api/v1/sessions", session_payload(**overrides))
-        assert status == 201, body
-        status, body = self.creator.post(f"/api/v1/sessions/{body['id']}/publish")
-        assert status == 200, body
-        return body["id"]
+        return super().session(**overrides)
 
     def buy(self, session_id: int, email: str = "bo@example.com", name: str = "Bo Buyer") -> dict:
-        status, checkout = self.buyer.post(
-            f"/api/v1/sessions/{session_id}/checkout", {"name": name, "email": email, "provider": "stripe"}
-        )
+        status, checkout = self.checkout(session_id, email, name)
         assert status == 201, checkout
         checkout["event"] = self.stripe.complete_session(checkout["checkout_url"].rsplit("/", 1)[1])
         assert self.pay(checkout).json()["outcome"] == "paid"
@@ -54,12 +46,6 @@ class Shop:
 
     def pay(self, checkout: dict) -> requests.Response:
         return checkout["event"].post(self.url + "/webhooks/stripe")
-
-    def db(self, fn):
-        with self.app.app_context():
-            result = fn()
-            db.session.commit()
-            return result
 
     def tick(self, later: timedelta = timedelta(0)) -> int:
         return self.db(lambda: enroll_due(now=utcnow() + later))

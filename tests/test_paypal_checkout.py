@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
-from tests.conftest import Api, session_payload
+from tests.conftest import LiveShop
 from webinar_pay.extensions import db
-from webinar_pay.models import Order, OrderLog, ProviderEvent, Refund, utcnow
+from webinar_pay.models import OrderLog, ProviderEvent, Refund
 from webinar_pay.services.orders import expire_holds
 from webinar_pay.services.payments import provider as get_provider
 
@@ -27,49 +26,12 @@ def shop(live_server, create_creator, paypal_config, fake_paypal):
     fake_paypal.next_capture_status = "COMPLETED"
 
 
-class Shop:
+class Shop(LiveShop):
     def __init__(self, server, token: str):
-        self.url = server.url
-        self.app = server.app
-        self.creator = Api(server.url, token)
-        self.buyer = Api(server.url)
-
-    def session(self, **overrides) -> int:
-        status, body = self.creator.post("/api/v1/sessions", session_payload(**overrides))
-        assert status == 201, body
-        status, body = self.creator.post(f"/api/v1/sessions/{body['id']}/publish")
-        assert status == 200, body
-        return body["id"]
-
-    def checkout(self, session_id: int, email: str = "bo@example.com") -> tuple[int, dict]:
-        return self.buyer.post(
-            f"/api/v1/sessions/{session_id}/checkout", {"name": "Bo Buyer", "email": email, "provider": "paypal"}
-        )
-
-    def order(self, order_id: int) -> dict:
-        status, body = self.creator.get(f"/api/v1/orders/{order_id}")
-        assert status == 200, body
-        return body
-
-    def seats_taken(self, session_id: int) -> int:
-        return self.creator.get(f"/api/v1/sessions/{session_id}")[1]["seats_taken"]
-
-    def webhook(self, event) -> requests.Response:
-        return event.post(self.url + "/webhooks/paypal")
-
-    def db(self, fn):
-        with self.app.app_context():
-            result = fn()
-            db.session.commit()
-            return result
+        super().__init__(server, token, provider="paypal")
 
     def count(self, model, *where) -> int:
         return self.db(lambda: db.session.scalar(select(func.count()).select_from(model).where(*where)))
-
-    def expire_hold_in_db(self, order_id: int) -> None:
-        self.db(lambda: db.session.execute(
-            update(Order).where(Order.id == order_id).values(hold_expires_at=utcnow() - timedelta(minutes=1))
-        ))  # fmt: skip
 
 
 def paypal_order_id(checkout: dict) -> str:

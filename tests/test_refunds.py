@@ -13,7 +13,7 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from tests.conftest import Api, session_payload
+from tests.conftest import Api, LiveShop, session_payload
 from tests.fakes.smtp_server import SmtpServer
 from tests.test_openapi import Contract
 from webinar_pay.extensions import db
@@ -30,29 +30,17 @@ def smtp():
         yield server
 
 
-class Shop:
+class Shop(LiveShop):
     """A running app selling through `provider`, with helpers to pay, refund and look."""
 
     def __init__(self, server, token: str, provider: str, stripe, paypal):
-        self.url = server.url
-        self.app = server.app
-        self.creator = Api(server.url, token)
-        self.provider = provider
+        super().__init__(server, token, provider)
         self.stripe = stripe
         self.paypal = paypal
 
-    def session(self, **overrides) -> int:
-        status, body = self.creator.post("/api/v1/sessions", session_payload(**overrides))
-        assert status == 201, body
-        status, body = self.creator.post(f"/api/v1/sessions/{body['id']}/publish")
-        assert status == 200, body
-        return body["id"]
-
     def paid_order(self, session_id: int, email: str = "bo@example.com") -> dict:
         """Buy a seat and pay for it at the provider; returns the checkout answer."""
-        status, checkout = Api(self.url).post(
-            f"/api/v1/sessions/{session_id}/checkout", {"name": "Bo Buyer", "email": email, "provider": self.provider}
-        )
+        status, checkout = self.checkout(session_id, email)
         assert status == 201, checkout
         if self.provider == "stripe":
             event = self.stripe.complete_session(checkout["checkout_url"].rsplit("/", 1)[1])
@@ -75,20 +63,6 @@ class Shop:
         response = requests.post(f"{self.url}/api/v1/orders/{order_id}/refund", json=body, headers=headers, timeout=30)
         return response.status_code, response.json()
 
-    def order(self, order_id: int) -> dict:
-        status, body = self.creator.get(f"/api/v1/orders/{order_id}")
-        assert status == 200, body
-        return body
-
-    def seats_taken(self, session_id: int) -> int:
-        return self.creator.get(f"/api/v1/sessions/{session_id}")[1]["seats_taken"]
-
-    def db(self, fn):
-        with self.app.app_context():
-            result = fn()
-            db.session.commit()
-            return result
-
     def refunds(self, order_id: int) -> list[tuple]:
         return self.db(lambda: [
             (r.amount, r.status) for r in db.session.scalars(select(Refund).where(Refund.order_id == order_id))
@@ -110,9 +84,6 @@ class Shop:
         )
         assert response.status_code == 200
         return browser
-
-    def webhook(self, event) -> requests.Response:
-        return event.post(f"{self.url}/webhooks/{self.provider}")
 
 
 @pytest.fixture(params=["stripe", "paypal"])

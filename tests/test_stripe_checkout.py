@@ -8,67 +8,26 @@ import pytest
 import requests
 from sqlalchemy import func, select, update
 
-from tests.conftest import Api, session_payload
+from tests.conftest import LiveShop
 from webinar_pay.extensions import db
-from webinar_pay.models import LiveSession, Order, OrderLog, ProviderEvent, Refund, utcnow
+from webinar_pay.models import LiveSession, OrderLog, ProviderEvent, Refund, utcnow
 from webinar_pay.services.orders import expire_holds
 from webinar_pay.services.refunds import process_refunds
 
 
+class Shop(LiveShop):
+    def refund_of(self, order_id: int) -> dict:
+        def read():
+            refund = db.session.scalar(select(Refund).where(Refund.order_id == order_id))
+            return {c: getattr(refund, c) for c in ("status", "provider_refund_id", "last_error", "attempts")}
+
+        return self.db(read)
+
+
 @pytest.fixture
-def shop(live_server, create_creator):
-    """A running app with one published paid session; returns helpers to drive it over HTTP."""
-    server = live_server()
-    token = create_creator()[1]
-
-    class Shop:
-        url = server.url
-        app = server.app
-        creator = Api(server.url, token)
-        buyer = Api(server.url)
-
-        def session(self, **overrides) -> int:
-            status, body = self.creator.post("/api/v1/sessions", session_payload(**overrides))
-            assert status == 201, body
-            status, body = self.creator.post(f"/api/v1/sessions/{body['id']}/publish")
-            assert status == 200, body
-            return body["id"]
-
-        def checkout(self, session_id: int, email: str = "bo@example.com") -> tuple[int, dict]:
-            return self.buyer.post(
-                f"/api/v1/sessions/{session_id}/checkout", {"name": "Bo Buyer", "email": email, "provider": "stripe"}
-            )
-
-        def order(self, order_id: int) -> dict:
-            status, body = self.creator.get(f"/api/v1/orders/{order_id}")
-            assert status == 200, body
-            return body
-
-        def seats_taken(self, session_id: int) -> int:
-            return self.creator.get(f"/api/v1/sessions/{session_id}")[1]["seats_taken"]
-
-        def webhook(self, event) -> requests.Response:
-            return event.post(self.url + "/webhooks/stripe")
-
-        def db(self, fn):
-            with self.app.app_context():
-                result = fn()
-                db.session.commit()
-                return result
-
-        def refund_of(self, order_id: int) -> dict:
-            def read():
-                refund = db.session.scalar(select(Refund).where(Refund.order_id == order_id))
-                return {c: getattr(refund, c) for c in ("status", "provider_refund_id", "last_error", "attempts")}
-
-            return self.db(read)
-
-        def expire_hold_in_db(self, order_id: int) -> None:
-            self.db(lambda: db.session.execute(
-                update(Order).where(Order.id == order_id).values(hold_expires_at=utcnow() - timedelta(minutes=1))
-            ))  # fmt: skip
-
-    return Shop()
+def shop(live_server, create_creator) -> Shop:
+    """A running app selling by card through the fake Stripe."""
+    return Shop(live_server(), create_creator()[1])
 
 
 def _stripe_session_id(checkout: dict) -> str:
