@@ -30,8 +30,9 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
+
+from tests.fakes.local_server import LocalServer
 
 DEFAULT_CLIENT_ID = "fake-paypal-client"
 DEFAULT_CLIENT_SECRET = "fake-paypal-secret"
@@ -156,11 +157,6 @@ class SignedWebhook:
         return json.loads(self.body)
 
 
-class _QuietRequestHandler(WSGIRequestHandler):
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        pass
-
-
 def _self_signed(common_name: str) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
@@ -178,7 +174,9 @@ def _self_signed(common_name: str) -> tuple[rsa.RSAPrivateKey, x509.Certificate]
     return key, certificate
 
 
-class FakePayPal:
+class FakePayPal(LocalServer):
+    name = "fake-paypal"
+
     def __init__(
         self,
         client_id: str = DEFAULT_CLIENT_ID,
@@ -204,30 +202,6 @@ class FakePayPal:
         self._key, self._certificate = _self_signed("messageverificationcerts.paypal.com")
         self.cert_name = f"CERT-360caa42-fca2a594-{random_id(8).lower()}"
         self._lock = threading.RLock()
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> FakePayPal:
-        self._server = make_server("127.0.0.1", 0, self._wsgi_app, threaded=True, request_handler=_QuietRequestHandler)
-        self.base_url = f"http://127.0.0.1:{self._server.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-paypal", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join()
-        self._server = self._thread = None
-
-    def __enter__(self) -> FakePayPal:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     @property
     def cert_url(self) -> str:

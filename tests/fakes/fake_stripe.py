@@ -24,8 +24,9 @@ import requests
 import stripe
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
+
+from tests.fakes.local_server import LocalServer
 
 EXAMPLES: dict[str, dict] = json.loads(Path(__file__).with_name("stripe_objects.json").read_text())
 
@@ -187,12 +188,9 @@ class SignedEvent:
         return SignedEvent.sign(self.id, self.type, self.payload, random_id("whsec_"))
 
 
-class _QuietRequestHandler(WSGIRequestHandler):
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        pass
+class FakeStripe(LocalServer):
+    name = "fake-stripe"
 
-
-class FakeStripe:
     def __init__(self, api_key: str = DEFAULT_API_KEY, webhook_secret: str = DEFAULT_WEBHOOK_SECRET) -> None:
         self.api_key = api_key
         self.webhook_secret = webhook_secret
@@ -209,30 +207,6 @@ class FakeStripe:
         self.fail_next: list[tuple] = []
         self._replays: dict[str, tuple[tuple, int, str]] = {}
         self._lock = threading.RLock()
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> FakeStripe:
-        self._server = make_server("127.0.0.1", 0, self._wsgi_app, threaded=True, request_handler=_QuietRequestHandler)
-        self.base_url = f"http://127.0.0.1:{self._server.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-stripe", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join()
-        self._server = self._thread = None
-
-    def __enter__(self) -> FakeStripe:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def refunded_amount(self, payment_intent_id: str) -> int:
         with self._lock:

@@ -22,8 +22,9 @@ from typing import Any
 import requests
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
+
+from tests.fakes.local_server import LocalServer
 
 ACCOUNT_ID = "fake_account_Q1w2E3"
 CLIENT_ID = "fakeClientIdZoom"
@@ -103,12 +104,9 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return "v0=" + hmac.new(secret.encode(), b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256).hexdigest()
 
 
-class _QuietRequestHandler(WSGIRequestHandler):
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        pass
+class FakeZoom(LocalServer):
+    name = "fake-zoom"
 
-
-class FakeZoom:
     def __init__(
         self,
         account_id: str = ACCOUNT_ID,
@@ -129,30 +127,6 @@ class FakeZoom:
         self.fail_next: list[Reply] = []
         self.down = False
         self._lock = threading.RLock()
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- life cycle -------------------------------------------------------------------------------------------
-
-    def start(self) -> FakeZoom:
-        self._server = make_server("127.0.0.1", 0, self._wsgi_app, threaded=True, request_handler=_QuietRequestHandler)
-        self.base_url = f"http://127.0.0.1:{self._server.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-zoom", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join()
-            self._server = self._thread = None
-
-    def __enter__(self) -> FakeZoom:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     @property
     def oauth_url(self) -> str:
