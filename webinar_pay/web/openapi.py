@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..services.sessions import READ_ONLY_FIELDS
+
 JSON = "application/json"
 
 
@@ -505,8 +507,15 @@ OPENAPI: dict = {
             },
             "SessionPatch": {
                 "type": "object",
-                "description": "Any subset of the session's fields; unknown fields are refused (422).",
-                "properties": SESSION_INPUT_FIELDS,
+                "description": (
+                    "Any subset of the session's fields; unknown fields are refused (422). A Session as returned "
+                    "may be sent back whole: its read-only fields (id, status, seats_taken, seats_left, "
+                    "public_url) are ignored."
+                ),
+                "properties": {
+                    **SESSION_INPUT_FIELDS,
+                    **{name: {"readOnly": True} for name in sorted(READ_ONLY_FIELDS)},
+                },
                 "additionalProperties": False,
             },
             "SessionList": always({"sessions": {"type": "array", "items": schema("Session")}}),
