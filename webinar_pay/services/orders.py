@@ -299,8 +299,7 @@ def confirm_payment(order: Order, payment: PaymentState, actor: str) -> str:
     if order.status == OrderStatus.PENDING and order.holds_seat:
         transition_order(order, OrderStatus.PAID, actor, **paid)
     else:
-        session = db.session.get(LiveSession, order.session_id)
-        seat = session.status != SessionStatus.CANCELLED and (
+        seat = order.session.status != SessionStatus.CANCELLED and (
             order.holds_seat or _take_seat(order.session_id, only_on_sale=False)
         )
         if not seat:
@@ -320,11 +319,11 @@ def confirm_payment(order: Order, payment: PaymentState, actor: str) -> str:
 
 def request_enrollment(order: Order) -> Enrollment:
     """Give the attendee their way in. A plain link is immediate; platforms are enrolled by the worker."""
+    session = order.session
     enrollment = db.session.scalar(select(Enrollment).where(Enrollment.order_id == order.id))
     if enrollment is None:
         enrollment = Enrollment(order_id=order.id, status=EnrollmentStatus.PENDING, next_attempt_at=utcnow())
         db.session.add(enrollment)
-    session = db.session.get(LiveSession, order.session_id)
     if session.platform == Platform.LINK:
         enrollment.status = EnrollmentStatus.ENROLLED
         enrollment.join_url = session.join_link

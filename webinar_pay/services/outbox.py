@@ -169,7 +169,7 @@ def plan_messages(order: Order, now: datetime | None = None) -> None:
     Idempotent (kinds already planned stay as they are). The caller commits.
     """
     now = now or utcnow()
-    session = db.session.get(LiveSession, order.session_id)
+    session = order.session
     rows = _rows(order)
     if CONFIRMATION not in rows:
         _arm(rows, order, CONFIRMATION, now)

@@ -39,11 +39,11 @@ def handle_payment_event(
     except IntegrityError:
         db.session.rollback()
         return "duplicate"
-    record.outcome = apply(record) if apply is not None else _apply(provider_name, event, record)
+    outcome = record.outcome = apply(record) if apply is not None else _apply(provider_name, event, record)
     db.session.commit()
-    if record.outcome == "refunded_no_seat":
+    if outcome == "refunded_no_seat":
         process_refunds()
-    return record.outcome
+    return outcome
 
 
 def _apply(provider_name: str, event: WebhookEvent, record: ProviderEvent) -> str:
@@ -53,15 +53,17 @@ def _apply(provider_name: str, event: WebhookEvent, record: ProviderEvent) -> st
     order = _order_for(provider_name, payment.order_id, payment.provider_ref)
     if order is None:
         return "unknown_order"
-    record.order_id = order.id
     actor = f"{provider_name} {event.type} {event.event_id}"
     if payment.outcome == PaymentOutcome.PAID:
-        return confirm_payment(order, payment, actor=actor)
-    if payment.outcome == PaymentOutcome.FAILED:
-        return payment_failed(order, actor=actor, note=event.type)
-    if payment.outcome == PaymentOutcome.EXPIRED:
-        return checkout_expired(order, actor=actor)
-    return str(payment.outcome)
+        outcome = confirm_payment(order, payment, actor=actor)
+    elif payment.outcome == PaymentOutcome.FAILED:
+        outcome = payment_failed(order, actor=actor, note=event.type)
+    elif payment.outcome == PaymentOutcome.EXPIRED:
+        outcome = checkout_expired(order, actor=actor)
+    else:
+        outcome = str(payment.outcome)
+    record.order_id = order.id  # set last: written with the outcome in one UPDATE, not flushed on its own before
+    return outcome
 
 
 def _order_for(provider_name: str, order_id: int | None, provider_ref: str) -> Order | None:
