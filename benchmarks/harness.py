@@ -119,6 +119,19 @@ class Gunicorn:
             self.process.kill()
 
 
+def start_worker(env: dict[str, str]) -> subprocess.Popen:
+    """One `flask --app app worker` process, as production runs it."""
+    return subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "worker"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+
+
+def stop_workers(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.wait(timeout=30)
+
+
 def load(requests_: list[dict], concurrency: int) -> list[tuple[int, float, float]]:
     """Send the requests from a separate process; returns (status, start, end) per request."""
     job = json.dumps({"concurrency": concurrency, "requests": requests_})

@@ -24,7 +24,6 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import insert, select, text
 
 from benchmarks.harness import (
-    ROOT,
     app_context,
     app_environment,
     command,
@@ -35,6 +34,8 @@ from benchmarks.harness import (
     ms,
     percentile,
     publish_session,
+    start_worker,
+    stop_workers,
     table,
 )
 
@@ -88,11 +89,6 @@ def plan_reminders(env: dict, count: int, due_at: datetime) -> None:
         db.session.commit()
 
 
-def start_worker(env: dict) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "worker"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-
-
 def ceiling(port: int, count: int, size: int) -> float:
     """Messages per second through raw smtplib over one connection to the same sink."""
     message = EmailMessage()
@@ -139,10 +135,7 @@ def run(db: str = "postgresql", messages: int = 10_000, workers: int = 2, kill: 
                 break
             time.sleep(0.05)
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=30)
+        stop_workers(processes)
         drop_database(database_url)
     arrivals = sorted(sink.arrivals)
     per_recipient = Counter(recipient for _t, recipient, _size in arrivals)

@@ -27,6 +27,7 @@ from tests.fakes.fake_zoom import FakeZoom
 from webinar_pay import create_app
 from webinar_pay.extensions import db
 from webinar_pay.models import utcnow
+from webinar_pay.services.inbox import apply_webhooks
 
 STRIPE_KEY = "sk_test_webinarpay"
 STRIPE_WEBHOOK_SECRET = "whsec_webinarpay_test"
@@ -332,8 +333,17 @@ class LiveShop:
     def seats_taken(self, session_id: int) -> int:
         return self.creator.get(f"/api/v1/sessions/{session_id}")[1]["seats_taken"]
 
-    def webhook(self, event) -> requests.Response:
-        return event.post(f"{self.url}/webhooks/{self.provider}")
+    def webhook(self, event) -> str:
+        """Deliver `event` as the provider does, let the worker apply it, and return what happened to it."""
+        response = event.post(f"{self.url}/webhooks/{self.provider}")
+        assert response.status_code == 200 and response.json()["received"] is True, response.text
+        if response.json()["outcome"] == "duplicate":  # still waiting in the inbox
+            return "duplicate"
+        assert response.json()["outcome"] == "queued", response.text
+        with self.app.app_context():
+            outcomes = list(apply_webhooks().values())
+        assert len(outcomes) == 1, outcomes
+        return outcomes[0]
 
     def db(self, fn):
         """Run `fn` in the app's context and commit."""

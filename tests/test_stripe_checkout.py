@@ -60,7 +60,7 @@ def test_card_payment_journey(shop, fake_stripe):
 
     event = fake_stripe.complete_session(cs["id"])
     response = shop.webhook(event)
-    assert response.status_code == 200 and response.json()["outcome"] == "paid"
+    assert response == "paid"
     order = shop.order(order_id)
     assert order["status"] == "paid" and order["amount"] == 4900
     assert order["enrollment"] == {"status": "enrolled", "join_url": "https://meet.example.com/watercolour"}
@@ -72,7 +72,7 @@ def test_card_payment_journey(shop, fake_stripe):
     assert ticket.headers["Cache-Control"] == "no-store"
 
     again = shop.webhook(event)
-    assert again.status_code == 200 and again.json()["outcome"] == "duplicate"
+    assert again == "duplicate"
     paid_log = shop.db(lambda: db.session.scalar(
         select(func.count()).select_from(OrderLog).where(OrderLog.order_id == order_id, OrderLog.to_status == "paid")
     ))  # fmt: skip
@@ -90,7 +90,7 @@ def test_bad_signature_is_refused_and_changes_nothing(shop, fake_stripe):
     session_id = shop.session()
     _status, checkout = shop.checkout(session_id)
     forged = fake_stripe.complete_session(_stripe_session_id(checkout)).forged()
-    response = shop.webhook(forged)
+    response = forged.post(shop.url + "/webhooks/stripe")
     assert response.status_code == 400 and response.json()["error"] == "invalid_signature"
     unsigned = requests.post(shop.url + "/webhooks/stripe", data=forged.payload, timeout=10,
                              headers={"Content-Type": "application/json"})  # fmt: skip
@@ -104,7 +104,7 @@ def test_a_payment_of_the_wrong_amount_or_currency_does_not_pay_the_order(shop, 
     session_id = shop.session(price=2500)
     _status, checkout = shop.checkout(session_id)
     response = shop.webhook(fake_stripe.complete_session(_stripe_session_id(checkout), **tamper))
-    assert response.status_code == 200 and response.json()["outcome"] == "amount_mismatch"
+    assert response == "amount_mismatch"
     assert shop.order(checkout["order_id"])["status"] == "pending"
 
 
@@ -114,10 +114,10 @@ def test_unpaid_completion_waits_for_the_async_result(shop, fake_stripe):
     _status, second = shop.checkout(session_id, "second@example.com")
     for checkout in (first, second):
         response = shop.webhook(fake_stripe.complete_session(_stripe_session_id(checkout), payment_status="unpaid"))
-        assert response.json()["outcome"] == "processing"
+        assert response == "processing"
         assert shop.order(checkout["order_id"])["status"] == "pending"
-    assert shop.webhook(fake_stripe.async_payment_succeeded(_stripe_session_id(first))).json()["outcome"] == "paid"
-    assert shop.webhook(fake_stripe.async_payment_failed(_stripe_session_id(second))).json()["outcome"] == "failed"
+    assert shop.webhook(fake_stripe.async_payment_succeeded(_stripe_session_id(first))) == "paid"
+    assert shop.webhook(fake_stripe.async_payment_failed(_stripe_session_id(second))) == "failed"
     assert shop.order(first["order_id"])["status"] == "paid"
     assert shop.order(second["order_id"])["status"] == "failed"
     assert shop.seats_taken(session_id) == 1
@@ -128,7 +128,7 @@ def test_expired_checkout_gives_the_seat_back(shop, fake_stripe):
     _status, checkout = shop.checkout(session_id)
     assert shop.checkout(session_id, "late@example.com")[0] == 409
     response = shop.webhook(fake_stripe.expire_session(_stripe_session_id(checkout)))
-    assert response.json()["outcome"] == "expired"
+    assert response == "expired"
     assert shop.order(checkout["order_id"])["status"] == "expired"
     assert shop.seats_taken(session_id) == 0
     assert shop.checkout(session_id, "late@example.com")[0] == 201
@@ -143,7 +143,7 @@ def test_late_payment_with_a_free_seat_is_confirmed(shop, fake_stripe):
     assert shop.seats_taken(session_id) == 0
 
     response = shop.webhook(fake_stripe.complete_session(_stripe_session_id(checkout)))
-    assert response.json()["outcome"] == "paid"
+    assert response == "paid"
     assert shop.order(checkout["order_id"])["status"] == "paid"
     assert shop.seats_taken(session_id) == 1
 
@@ -159,7 +159,7 @@ def test_late_payment_without_a_seat_is_refunded_automatically(shop, fake_stripe
 
     event = fake_stripe.complete_session(_stripe_session_id(late))
     response = shop.webhook(event)
-    assert response.json()["outcome"] == "refunded_no_seat"
+    assert response == "refunded_no_seat"
     assert shop.order(late["order_id"])["status"] == "refunded"
     assert shop.order(prompt["order_id"])["status"] == "paid"
     assert shop.seats_taken(session_id) == 1
@@ -168,7 +168,7 @@ def test_late_payment_without_a_seat_is_refunded_automatically(shop, fake_stripe
     assert [(r["amount"], r["status"]) for r in refunds] == [(3000, "succeeded")]
     refund = shop.refund_of(late["order_id"])
     assert (refund["status"], refund["provider_refund_id"]) == ("succeeded", refunds[0]["id"])
-    assert shop.webhook(event).json()["outcome"] == "duplicate"
+    assert shop.webhook(event) == "duplicate"
     assert len([r for r in fake_stripe.refunds.values() if r["payment_intent"] == payment_intent]) == 1
 
 
@@ -179,7 +179,7 @@ def test_refund_that_fails_is_retried_by_the_tick(shop, fake_stripe):
     assert shop.checkout(session_id, "prompt@example.com")[0] == 201
     fake_stripe.fail_next.append((500, "api_error", "Stripe is having a bad day"))
     response = shop.webhook(fake_stripe.complete_session(_stripe_session_id(late)))
-    assert response.json()["outcome"] == "refunded_no_seat"
+    assert response == "refunded_no_seat"
     refund = shop.refund_of(late["order_id"])
     assert refund["status"] == "pending" and "bad day" in refund["last_error"]
 

@@ -15,6 +15,7 @@ from tests.conftest import Api, session_payload
 from webinar_pay.extensions import db
 from webinar_pay.models import Enrollment, LiveSession, ProviderEvent
 from webinar_pay.services.enrollment import enroll_due
+from webinar_pay.services.inbox import apply_webhooks
 
 
 @pytest.fixture
@@ -37,6 +38,7 @@ def _paid_session(server, fake_zoom, stripe, buyers: list[str]) -> tuple[int, st
         stripe.complete_session(checkout["checkout_url"].rsplit("/", 1)[1]).post(server.url + "/webhooks/stripe")
         checkouts.append(checkout)
     with server.app.app_context():
+        apply_webhooks()
         enroll_due()
     return session_id, meeting_id, checkouts
 

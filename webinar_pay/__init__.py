@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask, has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -66,6 +66,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
 
 def _select_locale() -> str | None:
+    if not has_request_context():  # the worker: notes it writes (an order's log) are in the default language
+        return None
     return request.accept_languages.best_match(SUPPORTED_LOCALES) or "en"
 
 

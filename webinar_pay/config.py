@@ -67,6 +67,8 @@ def from_environment(instance_path: str) -> dict:
         "THANK_YOU_GRACE_MINUTES": _int("THANK_YOU_GRACE_MINUTES", 30),
         "SCHEDULER_ENABLED": _bool("SCHEDULER_ENABLED", True),
         "SCHEDULER_TICK_SECONDS": _int("SCHEDULER_TICK_SECONDS", 30),
+        "WEBHOOK_POLL_SECONDS": _int("WEBHOOK_POLL_SECONDS", 1),
+        "WEBHOOK_RETRY_BASE_SECONDS": _int("WEBHOOK_RETRY_BASE_SECONDS", 30),
         "RATELIMIT_STORAGE_URI": env("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_ENABLED": _bool("RATELIMIT_ENABLED", True),
         "RATELIMIT_LOGIN": env("RATELIMIT_LOGIN", "10 per minute"),

@@ -303,6 +303,26 @@ class ProviderEvent(db.Model):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class WebhookInbox(db.Model):
+    """A verified webhook not yet applied: the queue between the webhook answer and the worker.
+
+    Deleted once applied; `ProviderEvent` keeps the lasting record. `next_attempt_at` is also the claim: a
+    worker applying the row has pushed it a lease ahead.
+    """
+
+    __tablename__ = "webhook_inbox"
+    __table_args__ = (UniqueConstraint("provider", "event_id", name="uq_webhook_inbox_event"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    event_id: Mapped[str] = mapped_column(String(255))
+    body: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
 class OutboxStatus(StrEnum):
     PENDING = "pending"
     SENDING = "sending"

@@ -1,4 +1,5 @@
-"""Periodic work: give expired holds back (asking the provider first), send due refunds and due emails.
+"""Periodic work: apply received payment webhooks, give expired holds back (asking the provider first), send due
+refunds and due emails.
 
 The jobs keep no state of their own: every tick re-reads the database and claims its rows atomically,
 so any number of processes may run them. APScheduler only supplies the clock.
@@ -15,6 +16,7 @@ from flask import Flask
 
 from .extensions import db
 from .services.enrollment import enroll_due
+from .services.inbox import apply_webhooks
 from .services.orders import expire_holds
 from .services.outbox import send_due_emails
 from .services.refunds import process_refunds
@@ -27,6 +29,7 @@ def tick() -> dict[str, int]:
     """One pass of every job. Needs an app context."""
     results = {}
     jobs = (
+        ("apply_webhooks", lambda: len(apply_webhooks())),  # first: the holds job then sees the payments that came
         ("expire_holds", expire_holds),
         ("process_refunds", process_refunds),
         ("enroll_due", enroll_due),  # before the emails, so that they carry the fresh join link
@@ -48,16 +51,24 @@ def _run_tick(app: Flask) -> None:
         tick()
 
 
+def _run_webhooks(app: Flask) -> None:
+    with app.app_context():
+        try:
+            apply_webhooks()
+        except Exception:
+            log.exception("scheduler job apply_webhooks failed")
+        finally:
+            db.session.remove()
+
+
 def _add_job(scheduler, app: Flask) -> None:
-    scheduler.add_job(
-        _run_tick,
-        "interval",
-        args=[app],
-        seconds=app.config["SCHEDULER_TICK_SECONDS"],
-        id="tick",
-        max_instances=1,
-        coalesce=True,
-    )
+    """The full tick, and the webhook inbox on its own short interval: a payment is applied within a second
+    or two of its webhook even while the tick is busy sending a thousand reminders."""
+    for job, seconds, name in (
+        (_run_tick, app.config["SCHEDULER_TICK_SECONDS"], "tick"),
+        (_run_webhooks, app.config["WEBHOOK_POLL_SECONDS"], "webhooks"),
+    ):
+        scheduler.add_job(job, "interval", args=[app], seconds=seconds, id=name, max_instances=1, coalesce=True)
 
 
 def start_in_process(app: Flask) -> None:

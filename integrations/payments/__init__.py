@@ -106,3 +106,6 @@ class PaymentProvider(Protocol):
 
     def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
         """Verify the signature of a webhook request and translate it; raises WebhookSignatureError."""
+
+    def read_webhook(self, body: bytes) -> WebhookEvent:
+        """Translate a body whose signature `parse_webhook` already verified (the worker applies it later)."""

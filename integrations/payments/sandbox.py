@@ -39,6 +39,9 @@ class SandboxProvider:
     def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
         raise WebhookSignatureError("the sandbox provider does not receive webhooks")
 
+    def read_webhook(self, body: bytes) -> WebhookEvent:
+        raise WebhookSignatureError("the sandbox provider does not receive webhooks")
+
     def payment_event(
         self, provider_ref: str, order_id: int, amount: int, currency: str, *, paid: bool
     ) -> WebhookEvent:

@@ -246,9 +246,17 @@ class StripeProvider:
             stripe.WebhookSignature.verify_header(
                 body, headers.get("Stripe-Signature"), self._webhook_secret, stripe.Webhook.DEFAULT_TOLERANCE
             )
-            raw = json.loads(body)
-        except (stripe.SignatureVerificationError, ValueError) as error:
+        except stripe.SignatureVerificationError as error:
             raise WebhookSignatureError(str(error) or "invalid Stripe signature") from error
+        return self.read_webhook(body)
+
+    def read_webhook(self, body: bytes) -> WebhookEvent:
+        try:
+            raw = json.loads(body)
+        except ValueError as error:
+            raise WebhookSignatureError("the body is not JSON") from error
+        if not isinstance(raw, dict) or not isinstance(raw.get("id"), str) or not isinstance(raw.get("type"), str):
+            raise WebhookSignatureError("the body is not a Stripe event")
         obj = raw.get("data", {}).get("object", {})
         payment = payment_state(obj, raw["type"]) if raw.get("type") in CHECKOUT_EVENTS else None
         return WebhookEvent(event_id=raw["id"], type=raw["type"], payment=payment, raw=raw)

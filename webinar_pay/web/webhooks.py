@@ -1,20 +1,20 @@
-"""Provider webhooks. Verified on the raw body, recorded once, acknowledged fast."""
+"""Provider webhooks. Verified on the raw body and acknowledged fast: payment events are applied by the worker
+(`services.inbox`), Zoom's small ones at once."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from flask import Blueprint, current_app, jsonify, request
 
-from integrations.payments import ProviderError, WebhookSignatureError
+from integrations.payments import WebhookSignatureError
 from integrations.video import VideoWebhookError, zoom
 
-from ..extensions import csrf, db
+from ..extensions import csrf
 from ..services.enrollment import handle_zoom_event
-from ..services.orders import ConcurrentUpdate
+from ..services.inbox import receive_webhook
 from ..services.payments import providers
-from ..services.paypal_checkout import handle_paypal_event
-from ..services.webhooks import handle_stripe_event
 from . import error_response
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
@@ -24,20 +24,26 @@ log = logging.getLogger(__name__)
 
 @bp.post("/stripe")
 def stripe_webhook():
-    provider = providers().get("stripe")
+    return _payment_webhook("stripe", "Stripe", lambda error: "The Stripe-Signature header does not match this body.")
+
+
+@bp.post("/paypal")
+def paypal_webhook():
+    return _payment_webhook("paypal", "PayPal", lambda error: f"The PayPal signature could not be verified: {error}.")
+
+
+def _payment_webhook(provider_name: str, label: str, refusal: Callable[[Exception], str]):
+    """Verify, keep for the worker, answer: nothing slow happens before the provider has its 2xx."""
+    provider = providers().get(provider_name)
     if provider is None:
-        return error_response("not_configured", "Stripe is not configured on this server.", 404)
+        return error_response("not_configured", f"{label} is not configured on this server.", 404)
+    body = request.get_data()
     try:
-        event = provider.parse_webhook(request.get_data(), request.headers)
+        event = provider.parse_webhook(body, request.headers)
     except WebhookSignatureError as error:
-        log.warning("rejected a Stripe webhook: %s", error)
-        return error_response("invalid_signature", "The Stripe-Signature header does not match this body.", 400)
-    try:
-        outcome = handle_stripe_event(event)
-    except ConcurrentUpdate:
-        db.session.rollback()
-        return error_response("busy", "The order changed at the same moment; please retry.", 503)
-    return jsonify(received=True, outcome=outcome)
+        log.warning("rejected a %s webhook: %s", label, error)
+        return error_response("invalid_signature", refusal(error), 400)
+    return jsonify(received=True, outcome=receive_webhook(provider_name, event, body))
 
 
 @bp.post("/zoom")
@@ -54,24 +60,3 @@ def zoom_webhook():
         log.warning("rejected a Zoom webhook: %s", error)
         return error_response("invalid_signature", f"The Zoom webhook was refused: {error}.", 400)
     return jsonify(received=True, outcome=handle_zoom_event(zoom.parse_event(body, event)))
-
-
-@bp.post("/paypal")
-def paypal_webhook():
-    provider = providers().get("paypal")
-    if provider is None:
-        return error_response("not_configured", "PayPal is not configured on this server.", 404)
-    try:
-        event = provider.parse_webhook(request.get_data(), request.headers)
-    except WebhookSignatureError as error:
-        log.warning("rejected a PayPal webhook: %s", error)
-        return error_response("invalid_signature", f"The PayPal signature could not be verified: {error}.", 400)
-    try:
-        outcome = handle_paypal_event(event)
-    except ConcurrentUpdate:
-        db.session.rollback()
-        return error_response("busy", "The order changed at the same moment; please retry.", 503)
-    except ProviderError as error:
-        db.session.rollback()
-        return error_response("provider_unavailable", f"PayPal could not be reached: {error}", 503)
-    return jsonify(received=True, outcome=outcome)
