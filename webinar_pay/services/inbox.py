@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 HANDLERS: dict[str, Callable[[WebhookEvent], str]] = {"stripe": handle_stripe_event, "paypal": handle_paypal_event}
 RETRY_CAP = timedelta(hours=1)
 BUSY_RETRY = timedelta(seconds=1)
-CLAIM_LEASE = timedelta(minutes=5)  # longer than any provider call a handler makes
+CLAIM_BATCH = 10
+CLAIM_LEASE = timedelta(minutes=10)  # longer than a batch of provider calls takes, even when they time out
 
 
 def receive_webhook(provider_name: str, event: WebhookEvent, body: bytes) -> str:
@@ -46,62 +47,59 @@ def receive_webhook(provider_name: str, event: WebhookEvent, body: bytes) -> str
 
 
 def apply_webhooks(limit: int = 1000) -> dict[str, str]:
-    """Apply waiting webhooks, oldest first, one at a time; returns the outcome per applied event id.
+    """Apply waiting webhooks, oldest first; returns the outcome per applied event id.
 
-    Any number of workers may run it: a worker takes a row by pushing its `next_attempt_at` a lease ahead
-    (a conditional UPDATE, committed), applies it, then deletes it. A worker that dies mid-way leaves the
-    row to come due again when the lease ends; applying it again is then a `duplicate`, never a second
-    payment. A failure keeps the row with its error and retries it with backoff.
+    Any number of workers may run it: a worker takes a few rows by pushing their `next_attempt_at` a lease
+    ahead (one conditional UPDATE, committed), applies each in its own transactions, then deletes the applied
+    ones. A worker that dies mid-way leaves its rows to come due again when the lease ends; applying one again
+    is then a `duplicate`, never a second payment. A failure keeps the row with its error and backoff.
     """
     applied: dict[str, str] = {}
-    for _ in range(limit):
-        claimed = _claim_next()
-        if claimed is None:
+    for _ in range(max(1, limit // CLAIM_BATCH)):
+        claimed = _claim_due()
+        if not claimed:
             break
-        row_id, provider_name, body, attempts = claimed
-        try:
-            event = providers()[provider_name].read_webhook(body.encode())
-            outcome = HANDLERS[provider_name](event)
-        except ConcurrentUpdate:
-            db.session.rollback()
-            _retry_later(row_id, attempts, "the order changed at the same moment", utcnow() + BUSY_RETRY)
-            continue
-        except Exception as error:
-            db.session.rollback()
-            log.exception("webhook %s (%s) could not be applied", row_id, provider_name)
-            _retry_later(row_id, attempts + 1, f"{type(error).__name__}: {error}", _backoff(attempts + 1))
-            continue
-        db.session.execute(delete(WebhookInbox).where(WebhookInbox.id == row_id))
+        done = []
+        for row_id, provider_name, body, attempts in claimed:
+            try:
+                event = providers()[provider_name].read_webhook(body.encode())
+                applied[event.event_id] = HANDLERS[provider_name](event)
+            except ConcurrentUpdate:
+                db.session.rollback()
+                _retry_later(row_id, attempts, "the order changed at the same moment", utcnow() + BUSY_RETRY)
+                continue
+            except Exception as error:
+                db.session.rollback()
+                log.exception("webhook %s (%s) could not be applied", row_id, provider_name)
+                _retry_later(row_id, attempts + 1, f"{type(error).__name__}: {error}", _backoff(attempts + 1))
+                continue
+            done.append(row_id)
+        db.session.execute(delete(WebhookInbox).where(WebhookInbox.id.in_(done)))
         db.session.commit()
-        applied[event.event_id] = outcome
     return applied
 
 
-def _claim_next() -> tuple[int, str, str, int] | None:
-    """The oldest due row, taken for one lease; None when nothing is due."""
-    while True:
-        now = utcnow()
-        query = (
-            select(WebhookInbox.id, WebhookInbox.provider, WebhookInbox.body, WebhookInbox.attempts)
-            .where(WebhookInbox.next_attempt_at <= now)
-            .order_by(WebhookInbox.id)
-            .limit(1)
-        )
-        if db.engine.dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        row = db.session.execute(query).first()
-        if row is None:
-            db.session.rollback()
-            return None
-        taken = db.session.execute(
-            update(WebhookInbox)
-            .where(WebhookInbox.id == row.id, WebhookInbox.next_attempt_at <= now)
-            .values(next_attempt_at=now + CLAIM_LEASE)
-        ).rowcount
-        db.session.commit()
-        if taken == 1:
-            return tuple(row)
-        # another worker took it between our read and our update (SQLite): look again
+def _claim_due() -> list[tuple[int, str, str, int]]:
+    """Up to CLAIM_BATCH due rows, oldest first, taken for one lease."""
+    now = utcnow()
+    candidates = (
+        select(WebhookInbox.id).where(WebhookInbox.next_attempt_at <= now).order_by(WebhookInbox.id).limit(CLAIM_BATCH)
+    )
+    if db.engine.dialect.name == "postgresql":
+        candidates = candidates.with_for_update(skip_locked=True)
+    ids = list(db.session.scalars(candidates))
+    if not ids:
+        db.session.rollback()
+        return []
+    # Conditional: on SQLite another worker may have taken some of them between our read and this write.
+    claimed = db.session.execute(
+        update(WebhookInbox)
+        .where(WebhookInbox.id.in_(ids), WebhookInbox.next_attempt_at <= now)
+        .values(next_attempt_at=now + CLAIM_LEASE)
+        .returning(WebhookInbox.id, WebhookInbox.provider, WebhookInbox.body, WebhookInbox.attempts)
+    ).all()
+    db.session.commit()
+    return sorted(tuple(row) for row in claimed)
 
 
 def _backoff(attempts: int) -> datetime:
