@@ -119,10 +119,11 @@ class Gunicorn:
             self.process.kill()
 
 
-def start_worker(env: dict[str, str]) -> subprocess.Popen:
-    """One `flask --app app worker` process, as production runs it."""
+def start_worker(env: dict[str, str], niceness: int = 0) -> subprocess.Popen:
+    """One `flask --app app worker` process, as production runs it (`niceness` > 0: below the web tier)."""
     return subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "worker"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            preexec_fn=(lambda: os.nice(niceness)) if niceness else None)  # fmt: skip
 
 
 def stop_workers(processes: list[subprocess.Popen]) -> None:

@@ -299,6 +299,26 @@ class Api:
         return self.request("PATCH", path, json=json, **kw)
 
 
+def at_once(app: Flask, job: Callable[[], object], runners: int = 2) -> list:
+    """Run `job` in `runners` threads started together, each in its own app context; returns their results."""
+    barrier = threading.Barrier(runners)
+    results: list = []
+
+    def runner() -> None:
+        with app.app_context():
+            barrier.wait()
+            results.append(job())
+            db.session.remove()
+
+    threads = [threading.Thread(target=runner) for _ in range(runners)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert len(results) == runners, "a runner failed or hung"
+    return results
+
+
 class LiveShop:
     """A running app (a `LiveServer`) with one creator, and the steps tests take through it over HTTP.
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
 import requests
 from sqlalchemy import select, update
 
-from tests.conftest import Api, LiveShop, session_payload
+from tests.conftest import Api, LiveShop, at_once, session_payload
 from tests.fakes.fake_zoom import Reply
 from tests.fakes.smtp_server import SmtpServer
 from webinar_pay.extensions import db
@@ -240,20 +239,7 @@ def test_zoom_cancel_is_retried_until_zoom_takes_it(shop, fake_zoom):
 def test_two_tick_runners_at_once_register_each_attendee_once(shop, fake_zoom):
     session_id = shop.session(capacity=20)
     checkouts = [shop.buy(session_id, f"buyer{i}@example.com") for i in range(8)]
-    barrier = threading.Barrier(2)
-    results: list[int] = []
-
-    def runner():
-        with shop.app.app_context():
-            barrier.wait()
-            results.append(enroll_due())
-            db.session.remove()
-
-    threads = [threading.Thread(target=runner) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    results = at_once(shop.app, enroll_due)
     assert sum(results) == 8
     assert registrant_posts(fake_zoom) == 8
     assert {shop.enrollment(c["order_id"])["status"] for c in checkouts} == {"enrolled"}

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select, update
 
-from tests.conftest import LiveShop
+from tests.conftest import LiveShop, at_once
 from tests.test_paypal_checkout import paypal_order_id
 from webinar_pay.extensions import db
 from webinar_pay.models import OrderLog, ProviderEvent, WebhookInbox, utcnow
@@ -90,18 +89,7 @@ def test_two_workers_apply_each_payment_once(shop, fake_stripe):
         event = fake_stripe.complete_session(checkout["checkout_url"].rsplit("/", 1)[1])
         assert event.post(shop.url + "/webhooks/stripe").json()["outcome"] == "queued"
 
-    results: list[dict[str, str]] = []
-
-    def worker() -> None:
-        with shop.app.app_context():
-            results.append(apply_webhooks())
-            db.session.remove()
-
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    results = at_once(shop.app, apply_webhooks)
     applied = [event_id for result in results for event_id in result]
     assert len(applied) == len(set(applied)) == 30
     assert all(outcome == "paid" for result in results for outcome in result.values())
