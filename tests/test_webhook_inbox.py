@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from tests.conftest import LiveShop, at_once
 from tests.test_paypal_checkout import paypal_order_id
@@ -75,11 +73,19 @@ def test_an_event_that_cannot_be_applied_yet_waits_and_is_retried(live_server, c
     with shop.app.app_context():
         assert apply_webhooks() == {}  # not due yet
 
-    shop.db(lambda: db.session.execute(update(WebhookInbox).values(next_attempt_at=utcnow() - timedelta(seconds=1))))
+    listing = shop.app.test_cli_runner().invoke(args=["webhooks"])
+    assert listing.exit_code == 1, listing.output
+    assert "failed 1x" in listing.output and "SERVICE_UNAVAILABLE" in listing.output
+    assert "1 webhooks waiting, 1 of them failed" in listing.output
+
+    retried = shop.app.test_cli_runner().invoke(args=["webhooks", "--retry-now"])  # PayPal is back
+    assert "1 failed webhooks due again now" in retried.output
     with shop.app.app_context():
         assert list(apply_webhooks().values()) == ["paid"]
     assert shop.order(checkout["order_id"])["status"] == "paid"
     assert _count(shop, WebhookInbox) == 0
+    quiet = shop.app.test_cli_runner().invoke(args=["webhooks"])
+    assert quiet.exit_code == 0 and "0 webhooks waiting, 0 of them failed" in quiet.output
 
 
 def test_two_workers_apply_each_payment_once(shop, fake_stripe):

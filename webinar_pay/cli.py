@@ -1,4 +1,4 @@
-"""Command line: `flask --app app creators create …`, `tokens create …`, `worker`."""
+"""Command line: `flask --app app creators create …`, `tokens create …`, `worker`, `tick`, `reconcile`, `webhooks`."""
 
 from __future__ import annotations
 
@@ -78,9 +78,32 @@ def reconcile_command(start: datetime, end: datetime) -> None:
         raise SystemExit(1)
 
 
+@click.command("webhooks")
+@with_appcontext
+@click.option("--retry-now", is_flag=True, help="Make the failed ones due at once (once their cause is fixed).")
+def webhooks_command(retry_now: bool) -> None:
+    """List the payment webhooks received but not applied yet; exits 1 when some have failed."""
+    from .models import utcnow
+    from .services.inbox import retry_webhooks_now, waiting_webhooks
+
+    if retry_now:
+        click.echo(f"{retry_webhooks_now()} failed webhooks due again now")
+    rows = waiting_webhooks()
+    now = utcnow()
+    for row in rows:
+        age = int((now - row.received_at).total_seconds())
+        state = f"failed {row.attempts}x, next try {row.next_attempt_at:%Y-%m-%d %H:%M:%S} UTC: {row.last_error}"
+        click.echo(f"{row.provider} {row.event_id}\treceived {age} s ago\t{state if row.attempts else 'waiting'}")
+    failed = sum(1 for row in rows if row.attempts)
+    click.echo(f"{len(rows)} webhooks waiting, {failed} of them failed")
+    if failed:
+        raise SystemExit(1)
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(creators_cli)
     app.cli.add_command(tokens_cli)
     app.cli.add_command(worker_command)
     app.cli.add_command(tick_command)
     app.cli.add_command(reconcile_command)
+    app.cli.add_command(webhooks_command)

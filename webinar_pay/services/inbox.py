@@ -102,6 +102,20 @@ def _claim_due() -> list[tuple[int, str, str, int]]:
     return sorted(tuple(row) for row in claimed)
 
 
+def waiting_webhooks() -> list[WebhookInbox]:
+    """What the worker has not applied yet, oldest first (an operator's view: `flask --app app webhooks`)."""
+    return list(db.session.scalars(select(WebhookInbox).order_by(WebhookInbox.id)))
+
+
+def retry_webhooks_now() -> int:
+    """Make every waiting webhook due at once (after fixing what made them fail); returns how many."""
+    count = db.session.execute(
+        update(WebhookInbox).where(WebhookInbox.attempts > 0).values(next_attempt_at=utcnow())
+    ).rowcount
+    db.session.commit()
+    return count
+
+
 def _backoff(attempts: int) -> datetime:
     base = timedelta(seconds=current_app.config["WEBHOOK_RETRY_BASE_SECONDS"])
     return utcnow() + min(base * 2 ** (attempts - 1), RETRY_CAP)
