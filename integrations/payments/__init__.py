@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -109,3 +110,14 @@ class PaymentProvider(Protocol):
 
     def read_webhook(self, body: bytes) -> WebhookEvent:
         """Translate a body whose signature `parse_webhook` already verified (the worker applies it later)."""
+
+
+def event_json(body: bytes, type_field: str, provider: str) -> dict:
+    """A webhook body as a JSON object with a string `id` and event type; anything else is refused."""
+    try:
+        raw = json.loads(body)
+    except ValueError as error:
+        raise WebhookSignatureError("the body is not JSON") from error
+    if not isinstance(raw, dict) or not isinstance(raw.get("id"), str) or not isinstance(raw.get(type_field), str):
+        raise WebhookSignatureError(f"the body is not a {provider} event")
+    return raw

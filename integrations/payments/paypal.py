@@ -43,6 +43,7 @@ from . import (
     RefundResult,
     WebhookEvent,
     WebhookSignatureError,
+    event_json,
 )
 
 DEFAULT_CERT_HOSTS = ("api.paypal.com", "api-m.paypal.com")
@@ -188,16 +189,6 @@ def approval_link(order: Mapping) -> str:
 
 
 # -- the provider ---------------------------------------------------------------------------------------------
-
-
-def _event_json(body: bytes) -> dict:
-    try:
-        raw = json.loads(body)
-    except ValueError as error:
-        raise WebhookSignatureError("the body is not JSON") from error
-    if not isinstance(raw, dict) or not isinstance(raw.get("id"), str) or not isinstance(raw.get("event_type"), str):
-        raise WebhookSignatureError("the body is not a PayPal event")
-    return raw
 
 
 class PayPalProvider:
@@ -371,7 +362,7 @@ class PayPalProvider:
         headers = {key.lower(): value for key, value in headers.items()}
         if not self._webhook_id:
             raise WebhookSignatureError("PAYPAL_WEBHOOK_ID is not set: no PayPal webhook can be verified")
-        raw = _event_json(body)
+        raw = event_json(body, "event_type", "PayPal")
         if self._webhook_verify == "postback":
             self._verify_postback(raw, headers)
         else:
@@ -379,7 +370,7 @@ class PayPalProvider:
         return self.read_webhook(body)
 
     def read_webhook(self, body: bytes) -> WebhookEvent:
-        raw = _event_json(body)
+        raw = event_json(body, "event_type", "PayPal")
         event_type = raw["event_type"]
         resource = raw.get("resource") if isinstance(raw.get("resource"), dict) else {}
         payment = None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -18,6 +17,7 @@ from . import (
     RefundResult,
     WebhookEvent,
     WebhookSignatureError,
+    event_json,
 )
 
 CHECKOUT_EVENTS = {
@@ -251,12 +251,7 @@ class StripeProvider:
         return self.read_webhook(body)
 
     def read_webhook(self, body: bytes) -> WebhookEvent:
-        try:
-            raw = json.loads(body)
-        except ValueError as error:
-            raise WebhookSignatureError("the body is not JSON") from error
-        if not isinstance(raw, dict) or not isinstance(raw.get("id"), str) or not isinstance(raw.get("type"), str):
-            raise WebhookSignatureError("the body is not a Stripe event")
+        raw = event_json(body, "type", "Stripe")
         obj = raw.get("data", {}).get("object", {})
         payment = payment_state(obj, raw["type"]) if raw.get("type") in CHECKOUT_EVENTS else None
         return WebhookEvent(event_id=raw["id"], type=raw["type"], payment=payment, raw=raw)
