@@ -63,7 +63,8 @@ def apply_webhooks(limit: int = 1000) -> dict[str, str]:
         for row_id, provider_name, body, attempts in claimed:
             try:
                 event = providers()[provider_name].read_webhook(body.encode())
-                applied[event.event_id] = HANDLERS[provider_name](event)
+                outcome = HANDLERS[provider_name](event)
+                db.session.commit()  # whatever a handler left pending is its effect: kept before the next row runs
             except ConcurrentUpdate:
                 db.session.rollback()
                 _retry_later(row_id, attempts, "the order changed at the same moment", utcnow() + BUSY_RETRY)
@@ -73,6 +74,7 @@ def apply_webhooks(limit: int = 1000) -> dict[str, str]:
                 log.exception("webhook %s (%s) could not be applied", row_id, provider_name)
                 _retry_later(row_id, attempts + 1, f"{type(error).__name__}: {error}", _backoff(attempts + 1))
                 continue
+            applied[event.event_id] = outcome
             done.append(row_id)
         db.session.execute(delete(WebhookInbox).where(WebhookInbox.id.in_(done)))
         db.session.commit()
@@ -108,7 +110,7 @@ def waiting_webhooks() -> list[WebhookInbox]:
 
 
 def retry_webhooks_now() -> int:
-    """Make every waiting webhook due at once (after fixing what made them fail); returns how many."""
+    """Make every failed webhook due at once (once what made it fail is fixed); returns how many."""
     count = db.session.execute(
         update(WebhookInbox).where(WebhookInbox.attempts > 0).values(next_attempt_at=utcnow())
     ).rowcount
