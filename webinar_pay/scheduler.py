@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -27,7 +28,6 @@ _started_lock = threading.Lock()
 
 def tick() -> dict[str, int]:
     """One pass of every job. Needs an app context."""
-    results = {}
     jobs = (
         ("apply_webhooks", lambda: len(apply_webhooks())),  # first: the holds job then sees the payments that came
         ("expire_holds", expire_holds),
@@ -35,15 +35,19 @@ def tick() -> dict[str, int]:
         ("enroll_due", enroll_due),  # before the emails, so that they carry the fresh join link
         ("send_emails", send_due_emails),
     )
-    for name, job in jobs:
-        try:
-            results[name] = job()
-        except Exception:
-            log.exception("scheduler job %s failed", name)
-            db.session.rollback()
-            results[name] = -1
+    results = {name: _guarded(name, job) for name, job in jobs}
     db.session.remove()
     return results
+
+
+def _guarded(name: str, job: Callable[[], int]) -> int:
+    """One job's result; a failing job is logged and rolled back (-1) without stopping the others."""
+    try:
+        return job()
+    except Exception:
+        log.exception("scheduler job %s failed", name)
+        db.session.rollback()
+        return -1
 
 
 def _run_tick(app: Flask) -> None:
@@ -53,12 +57,8 @@ def _run_tick(app: Flask) -> None:
 
 def _run_webhooks(app: Flask) -> None:
     with app.app_context():
-        try:
-            apply_webhooks()
-        except Exception:
-            log.exception("scheduler job apply_webhooks failed")
-        finally:
-            db.session.remove()
+        _guarded("apply_webhooks", lambda: len(apply_webhooks()))
+        db.session.remove()
 
 
 def _add_job(scheduler, app: Flask) -> None:

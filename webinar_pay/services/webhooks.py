@@ -24,8 +24,8 @@ def handle_payment_event(
 
     `apply` replaces the usual payment handling for events that carry no payment (a provider's refund notice).
 
-    Raises `orders.ConcurrentUpdate` when another request changed the order at the same moment; nothing
-    is kept then (not even the event row), so the provider's retry is processed in full.
+    Raises `orders.ConcurrentUpdate` when another transaction changed the order at the same moment; nothing
+    is kept then (not even the event row), so the next try (the webhook inbox's) is processed in full.
     """
     record = ProviderEvent(
         provider=provider_name,
