@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask, has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import check_secret_key, from_environment
 from .extensions import babel, csrf, db, limiter, login_manager, mail, migrate
@@ -41,6 +42,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
+    proxies = app.config["TRUSTED_PROXIES"]
+    if proxies:
+        # Only the headers our own proxies set are believed: each proxy appends one address to X-Forwarded-For.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies)
+
     db.init_app(app)
     from .models import render_migration_item
 
@@ -62,7 +68,16 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     web.init_app(app)
     cli.init_app(app)
     _configure_logging(app)
+    _warn_about_process_local_limits(app)
     return app
+
+
+def _warn_about_process_local_limits(app: Flask) -> None:
+    if app.config["ENV_NAME"] == "production" and app.config["RATELIMIT_STORAGE_URI"].startswith("memory://"):
+        logging.getLogger(__name__).warning(
+            "RATELIMIT_STORAGE_URI is memory://: each process counts log-ins and checkouts on its own, so with "
+            "several gunicorn workers or machines the limits multiply. Set it to redis://host:6379."
+        )
 
 
 def _select_locale() -> str | None:

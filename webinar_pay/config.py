@@ -69,6 +69,7 @@ def from_environment(instance_path: str) -> dict:
         "SCHEDULER_TICK_SECONDS": _int("SCHEDULER_TICK_SECONDS", 30),
         "WEBHOOK_POLL_SECONDS": _int("WEBHOOK_POLL_SECONDS", 1),
         "WEBHOOK_RETRY_BASE_SECONDS": _int("WEBHOOK_RETRY_BASE_SECONDS", 30),
+        "TRUSTED_PROXIES": _int("TRUSTED_PROXIES", 0),
         "RATELIMIT_STORAGE_URI": env("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_ENABLED": _bool("RATELIMIT_ENABLED", True),
         "RATELIMIT_LOGIN": env("RATELIMIT_LOGIN", "10 per minute"),
