@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from tests.conftest import Api, LiveShop, at_once, session_payload
 from tests.fakes.fake_zoom import Reply
 from tests.fakes.smtp_server import SmtpServer
+from tests.zoom_setup import link_creator
 from webinar_pay.extensions import db
 from webinar_pay.models import Enrollment, LiveSession, Order, OrderStatus, utcnow
 from webinar_pay.services.enrollment import cancel_enrollment, enroll_due
@@ -85,7 +86,9 @@ def zoom_settings(fake_zoom, smtp) -> dict:
 
 @pytest.fixture
 def shop(live_server, create_creator, fake_stripe, fake_zoom, zoom_settings) -> Shop:
-    return Shop(live_server(**zoom_settings), create_creator()[1], fake_stripe, fake_zoom)
+    shop = Shop(live_server(**zoom_settings), create_creator()[1], fake_stripe, fake_zoom)
+    link_creator(shop.app, fake_zoom)
+    return shop
 
 
 def registrant_posts(fake_zoom) -> int:
@@ -269,7 +272,7 @@ def test_publish_refuses_a_meeting_that_would_let_unpaid_people_in(shop, fake_zo
 def test_publish_refuses_an_unknown_meeting_and_waits_out_zoom_outages(shop, fake_zoom):
     session_id = _draft(shop, zoom_meeting_id="98765432101")
     status, body = shop.creator.post(f"/api/v1/sessions/{session_id}/publish")
-    assert status == 422 and "no meeting with this ID" in body["fields"]["zoom_meeting_id"]
+    assert status == 422 and "You have no Zoom meeting with this ID" in body["fields"]["zoom_meeting_id"]
     shop.creator.patch(f"/api/v1/sessions/{session_id}", {"zoom_meeting_id": fake_zoom.add_meeting()})
     fake_zoom.down = True
     status, body = shop.creator.post(f"/api/v1/sessions/{session_id}/publish")

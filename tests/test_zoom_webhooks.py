@@ -6,12 +6,14 @@ import hashlib
 import hmac
 import json
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
 from sqlalchemy import func, select
 
 from tests.conftest import Api, session_payload
+from tests.zoom_setup import link_creator
 from webinar_pay.extensions import db
 from webinar_pay.models import Enrollment, LiveSession, ProviderEvent
 from webinar_pay.services.enrollment import enroll_due
@@ -23,12 +25,15 @@ def zoom_app(live_server, create_creator, fake_zoom):
     server = live_server(**fake_zoom.config(), ZOOM_RETRY_BACKOFF_SECONDS=0, ZOOM_MAX_RETRIES=0)
     server.creator = Api(server.url, create_creator()[1])
     server.hook = server.url + "/webhooks/zoom"
+    link_creator(server.app, fake_zoom)
     return server
 
 
 def _paid_session(server, fake_zoom, stripe, buyers: list[str]) -> tuple[int, str, list[dict]]:
-    meeting_id = fake_zoom.add_meeting()
-    payload = session_payload(platform="zoom", zoom_meeting_id=meeting_id, join_link=None)
+    """A published session on a meeting the creator's Zoom user hosts, scheduled at the session's time."""
+    starts = session_payload()["starts_at"]
+    meeting_id = fake_zoom.add_meeting(start_time=zoom_time(datetime.fromisoformat(starts)))
+    payload = session_payload(platform="zoom", zoom_meeting_id=meeting_id, join_link=None, starts_at=starts)
     session_id = server.creator.post("/api/v1/sessions", payload)[1]["id"]
     assert server.creator.post(f"/api/v1/sessions/{session_id}/publish")[0] == 200
     checkouts = []
@@ -41,6 +46,11 @@ def _paid_session(server, fake_zoom, stripe, buyers: list[str]) -> tuple[int, st
         apply_webhooks()
         enroll_due()
     return session_id, meeting_id, checkouts
+
+
+def zoom_time(moment: datetime) -> str:
+    """A time as Zoom writes it in events."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _events(server) -> int:
@@ -82,23 +92,26 @@ def test_start_end_replay_and_attendance(zoom_app, fake_zoom, fake_stripe):
     session_id, meeting_id, checkouts = _paid_session(zoom_app, fake_zoom, fake_stripe, buyers)
     bo = fake_zoom.registrants_of(meeting_id)[0]
 
-    started = fake_zoom.event("meeting.started", meeting_id, start_time="2030-05-04T16:31:02Z")
+    scheduled = _session(zoom_app, session_id).starts_at
+    real_start = zoom_time(scheduled + timedelta(minutes=1, seconds=2))  # the host was a minute late
+    started = fake_zoom.event("meeting.started", meeting_id, start_time=real_start)
     assert started.post(zoom_app.hook).json()["outcome"] == "started"
-    assert _session(zoom_app, session_id).started_at.isoformat() == "2030-05-04T16:31:02+00:00"
+    assert _session(zoom_app, session_id).started_at == scheduled + timedelta(minutes=1, seconds=2)
 
-    joined = fake_zoom.participant_joined(meeting_id, registrant_id=bo["id"], email=bo["email"])
+    joined = fake_zoom.participant_joined(meeting_id, registrant_id=bo["id"], email=bo["email"], start_time=real_start)
     assert joined.post(zoom_app.hook).json()["outcome"] == "attended"
     assert joined.post(zoom_app.hook).json()["outcome"] == "duplicate"
     redelivered = fake_zoom.signed(json.loads(joined.body), timestamp=int(time.time()) + 1)  # signed anew
     assert redelivered.post(zoom_app.hook).json()["outcome"] == "duplicate"
-    by_email = fake_zoom.participant_joined(meeting_id, email="ann@example.com")  # joined without their link
+    by_email = fake_zoom.participant_joined(meeting_id, email="ann@example.com", start_time=real_start)  # no link
     assert by_email.post(zoom_app.hook).json()["outcome"] == "attended"
-    stranger = fake_zoom.participant_joined(meeting_id, email="host@example.com")
+    stranger = fake_zoom.participant_joined(meeting_id, email="host@example.com", start_time=real_start)
     assert stranger.post(zoom_app.hook).json()["outcome"] == "unknown_participant"
 
-    ended = fake_zoom.event("meeting.ended", meeting_id, end_time="2030-05-04T18:07:00Z")
+    real_end = scheduled + timedelta(minutes=96)
+    ended = fake_zoom.event("meeting.ended", meeting_id, start_time=real_start, end_time=zoom_time(real_end))
     assert ended.post(zoom_app.hook).json()["outcome"] == "ended"
-    assert _session(zoom_app, session_id).ended_at.isoformat() == "2030-05-04T18:07:00+00:00"
+    assert _session(zoom_app, session_id).ended_at == real_end
     with zoom_app.app.app_context():
         attended = dict(db.session.execute(select(Enrollment.order_id, Enrollment.attended)).all())
     assert attended == {checkouts[0]["order_id"]: True, checkouts[1]["order_id"]: True,

@@ -1,4 +1,5 @@
-"""Command line: `flask --app app creators create …`, `tokens create …`, `worker`, `tick`, `reconcile`, `webhooks`."""
+"""Command line: `flask --app app creators create …`, `creators link-zoom …`, `tokens create …`, `worker`, `tick`,
+`reconcile`, `webhooks`."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import click
 from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 
-from .services import ValidationError
-from .services.creators import create_api_token, create_creator, find_creator
+from .services import ServiceError, ValidationError
+from .services.creators import create_api_token, create_creator, find_creator, link_zoom_user
 
 creators_cli = AppGroup("creators", help="Manage creator accounts.")
 tokens_cli = AppGroup("tokens", help="Manage API tokens.")
@@ -27,6 +28,26 @@ def create_creator_command(email: str, name: str, password: str, timezone: str) 
     except ValidationError as error:
         raise click.ClickException("; ".join(f"{field}: {text}" for field, text in error.fields.items())) from None
     click.echo(f"created creator {creator.id} <{creator.email}>")
+
+
+@creators_cli.command("link-zoom")
+@click.argument("email")
+@click.argument("zoom_user")
+def link_zoom_command(email: str, zoom_user: str) -> None:
+    """Link a creator to a user of the app's Zoom account (its id or email), whatever that user's email.
+
+    Creators link only the Zoom user with their own login email on their profile page; this is for the others
+    (a shared team address, a different login). The meetings that user hosts become the creator's to sell.
+    """
+    creator = find_creator(email)
+    if creator is None:
+        raise click.ClickException(f"no creator with email {email}")
+    try:
+        link_zoom_user(creator, zoom_user, by_operator=True)
+    except ServiceError as error:
+        raise click.ClickException(error.message) from None
+    shown = f" <{creator.zoom_user_email}>" if creator.zoom_user_email else ""
+    click.echo(f"linked creator {creator.email} to Zoom user {creator.zoom_user_id}{shown}")
 
 
 @tokens_cli.command("create")

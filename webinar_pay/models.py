@@ -73,9 +73,29 @@ class Creator(UserMixin, db.Model):
     reply_to: Mapped[str | None] = mapped_column(String(254))  # where attendees' replies go; else `email`
     brand_colour: Mapped[str | None] = mapped_column(String(7))  # "#rrggbb", used in emails
     logo_url: Mapped[str | None] = mapped_column(String(500))
+    # The creator's own user on the app's Zoom account, verified with Zoom when linked: the meetings it hosts are
+    # theirs to sell. One creator per Zoom user.
+    zoom_user_id: Mapped[str | None] = mapped_column(String(64), index=True, unique=True)
+    zoom_user_email: Mapped[str | None] = mapped_column(String(254))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     sessions: Mapped[list[LiveSession]] = relationship(back_populates="creator")
+
+
+class ZoomMeeting(db.Model):
+    """Which creator a Zoom meeting or webinar ID belongs to (Zoom numbers both from one space).
+
+    Every creator shares the app's Zoom account, so an ID alone proves nothing: a row is written when the app
+    schedules a meeting for a creator, or when a creator first uses a meeting their linked Zoom user hosts. The
+    primary key makes the first owner the only one, also when two creators publish the same ID at once.
+    """
+
+    __tablename__ = "zoom_meetings"
+
+    meeting_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    creator_id: Mapped[int] = mapped_column(ForeignKey("creators.id"), index=True)
+    origin: Mapped[str] = mapped_column(String(20))  # "scheduled" by the app, "host" (linked Zoom user), "migrated"
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class ApiToken(db.Model):
@@ -125,6 +145,8 @@ class LiveSession(db.Model):
     platform: Mapped[str] = mapped_column(String(10))
     zoom_meeting_id: Mapped[str | None] = mapped_column(String(32))
     zoom_kind: Mapped[str | None] = mapped_column(String(10))
+    # The occurrence of a (recurring) Zoom meeting this session is, once an event told us: Zoom's per-occurrence uuid.
+    zoom_occurrence_uuid: Mapped[str | None] = mapped_column(String(128))
     youtube_url: Mapped[str | None] = mapped_column(String(500))
     join_link: Mapped[str | None] = mapped_column(String(500))
     replay_url: Mapped[str | None] = mapped_column(String(500))  # shared in the thank-you email once set

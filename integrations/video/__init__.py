@@ -34,10 +34,19 @@ class MeetingInfo:
     approval_type: ApprovalType
     join_url: str | None = None
     registration_url: str | None = None
+    host_id: str | None = None  # the platform user who hosts it
 
     @property
     def registration_enabled(self) -> bool:
         return self.approval_type != ApprovalType.NO_REGISTRATION
+
+
+@dataclass(frozen=True)
+class VideoUser:
+    """A user of the platform account: the id a meeting's `host_id` names, and the user's email when known."""
+
+    user_id: str
+    email: str | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +91,7 @@ class VideoEvent:
     event_id: str
     type: str
     meeting_id: str | None
+    occurrence_uuid: str | None = None  # one per occurrence (instance) of a meeting, which keeps its id throughout
     started_at: datetime | None = None
     ended_at: datetime | None = None
     participant: Participant | None = None
@@ -115,6 +125,10 @@ class RegistrationNotEnabled(VideoConfigurationError):
     pass
 
 
+class UserNotFound(VideoConfigurationError):
+    pass
+
+
 class VideoWebhookError(Exception):
     """A webhook whose signature or timestamp does not hold: refuse it, change nothing."""
 
@@ -127,6 +141,9 @@ class VideoPlatform(Protocol):
 
     def create_meeting(self, meeting: NewMeeting) -> MeetingInfo:
         """Schedule a meeting that requires registration with manual approval."""
+
+    def get_user(self, user: str) -> VideoUser:
+        """A user of the account, by id or email; raises UserNotFound."""
 
     def add_registrant(self, ref: MeetingRef, attendee: Attendee) -> Registration:
         """Register and approve one attendee; returns their personal join URL."""

@@ -1,10 +1,14 @@
-"""Demo mode's stand-in for Zoom: every meeting exists, registration is immediate, the join URL is a local page."""
+"""Demo mode's stand-in for Zoom: every meeting exists, registration is immediate, the join URL is a local page.
+
+It has no hosts: who may use which meeting ID is only the app's own record (the first creator to publish it).
+"""
 
 from __future__ import annotations
 
 import hashlib
+import secrets
 
-from . import ApprovalType, Attendee, MeetingInfo, MeetingRef, NewMeeting, Registration
+from . import ApprovalType, Attendee, MeetingInfo, MeetingRef, NewMeeting, Registration, UserNotFound, VideoUser
 
 
 class DemoPlatform:
@@ -17,8 +21,15 @@ class DemoPlatform:
         return MeetingInfo(ref.meeting_id, ref.kind, "Demo meeting", ApprovalType.MANUAL)
 
     def create_meeting(self, meeting: NewMeeting) -> MeetingInfo:
-        meeting_id = str(int(hashlib.sha256(meeting.topic.encode()).hexdigest(), 16))[:11]
+        meeting_id = str(10**10 + secrets.randbelow(9 * 10**10))  # a fresh ID, as Zoom gives
         return MeetingInfo(meeting_id, "meeting", meeting.topic, ApprovalType.MANUAL)
+
+    def get_user(self, user: str) -> VideoUser:
+        """Any address is a demo user of its own (so linking one's own email works in the demo); ids are not."""
+        user = (user or "").strip().lower()
+        if "@" not in user:
+            raise UserNotFound(f"The demo knows Zoom users by email only: {user!r}")
+        return VideoUser(user_id="demo-" + hashlib.sha256(user.encode()).hexdigest()[:16], email=user)
 
     def add_registrant(self, ref: MeetingRef, attendee: Attendee) -> Registration:
         registrant_id = "demo-" + hashlib.sha256(f"{ref.meeting_id}:{attendee.email}".encode()).hexdigest()[:16]

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
@@ -30,9 +31,11 @@ from . import (
     Participant,
     Registration,
     RegistrationNotEnabled,
+    UserNotFound,
     VideoConfigurationError,
     VideoError,
     VideoEvent,
+    VideoUser,
     VideoWebhookError,
 )
 
@@ -41,7 +44,7 @@ KINDS = {"meeting": "meetings", "webinar": "webinars"}
 TOKEN_MARGIN_SECONDS = 60
 WEBHOOK_TOLERANCE_SECONDS = 300
 PLAIN_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,128}")
-# Zoom's codes for "this id is not a meeting of this account".
+# Zoom's codes for "this id is not a meeting (3001) or a user (1001) of this account".
 NOT_FOUND_CODES = {3001, 1001, 300}
 
 
@@ -152,7 +155,16 @@ class ZoomClient:
                 continue
             return response
 
-    def _call(self, method: str, path: str, *, expected: tuple[int, ...], json_body: Any = None, what: str = ""):
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        expected: tuple[int, ...],
+        json_body: Any = None,
+        what: str = "",
+        not_found: type[VideoConfigurationError] = MeetingNotFound,
+    ):
         token = self._access_token()
         kwargs: dict[str, Any] = {"json": json_body} if json_body is not None else {}
         response = self._send(method, self._api_base + path, headers={"Authorization": f"Bearer {token}"}, **kwargs)
@@ -161,7 +173,7 @@ class ZoomClient:
             response = self._send(method, self._api_base + path, headers={"Authorization": f"Bearer {token}"}, **kwargs)
         if response.status_code in expected:
             return response.json() if response.content else {}
-        raise _refusal(response, what or path)
+        raise _refusal(response, what or path, not_found)
 
     # -- resources --------------------------------------------------------------------------------------
 
@@ -192,6 +204,15 @@ class ZoomClient:
         }
         body = self._call("POST", f"/users/{self._user_id}/meetings", expected=(201,), json_body=payload)
         return _meeting_info(body, "meeting")
+
+    def get_user(self, user: str) -> VideoUser:
+        """`GET /users/{userId}` takes an id or an email; a user still pending activation has no email yet."""
+        user = (user or "").strip()
+        if not user or len(user) > 254 or any(c.isspace() or c in "/?#%" for c in user):
+            raise UserNotFound(f"Not a Zoom user id or email: {user!r}")
+        path = f"/users/{quote(user, safe='@')}"
+        body = self._call("GET", path, expected=(200,), what=f"user {user}", not_found=UserNotFound)
+        return VideoUser(user_id=str(body["id"]), email=body.get("email") or None)
 
     def add_registrant(self, ref: MeetingRef, attendee: Attendee) -> Registration:
         path = self._path(ref) + "/registrants"
@@ -231,7 +252,9 @@ def _message(response: requests.Response) -> str:
     return str(body)[:300]
 
 
-def _refusal(response: requests.Response, what: str) -> VideoConfigurationError:
+def _refusal(
+    response: requests.Response, what: str, not_found: type[VideoConfigurationError] = MeetingNotFound
+) -> VideoConfigurationError:
     try:
         body = response.json()
     except ValueError:
@@ -246,7 +269,7 @@ def _refusal(response: requests.Response, what: str) -> VideoConfigurationError:
             status=response.status_code,
         )
     if response.status_code == 404 or code in NOT_FOUND_CODES:
-        return MeetingNotFound(
+        return not_found(
             f"Zoom: {what} does not exist on this Zoom account ({message}).", code=code, status=response.status_code
         )
     return VideoConfigurationError(
@@ -270,6 +293,7 @@ def _meeting_info(body: Mapping, kind: str) -> MeetingInfo:
         approval_type=approval_type,
         join_url=body.get("join_url"),
         registration_url=body.get("registration_url"),
+        host_id=str(body["host_id"]) if body.get("host_id") else None,
     )
 
 
@@ -332,6 +356,7 @@ def parse_event(body: bytes, event: Mapping) -> VideoEvent:
         event_id=f"{event['event']}:{hashlib.sha256(body).hexdigest()}",
         type=str(event["event"]),
         meeting_id=str(obj["id"]) if obj.get("id") not in (None, "") else None,
+        occurrence_uuid=str(obj["uuid"]) if obj.get("uuid") not in (None, "") else None,
         started_at=_time(obj.get("start_time")),
         ended_at=_time(obj.get("end_time")),
         participant=Participant(

@@ -1,5 +1,5 @@
-"""A local fake of Zoom served over real HTTP: Server-to-Server OAuth, meetings, webinars, registrants, and
-webhook events signed the way Zoom signs them.
+"""A local fake of Zoom served over real HTTP: Server-to-Server OAuth, the account's users, meetings and webinars
+(each with its host), registrants, and webhook events signed the way Zoom signs them, with one uuid per occurrence.
 
 Point the app at it with ``ZOOM_OAUTH_URL=fake.oauth_url`` and ``ZOOM_API_BASE=fake.api_base``.
 Failures are injected with ``fake.fail_next.append(Reply(429, headers={"Retry-After": "1"}))`` or by
@@ -32,9 +32,13 @@ CLIENT_SECRET = "fakeClientSecretZoom0123456789"
 WEBHOOK_SECRET = "fakeWebhookSecretToken42"
 DEFAULT_TOKEN_TTL = 3599
 
+OWNER_ID = "z8yAAAAA8bbbQ"
+OWNER_EMAIL = "host@example.com"
+
 ROUTES = Map(
     [
         Rule("/oauth/token", methods=["POST"], endpoint="token"),
+        Rule("/v2/users/<user_id>", methods=["GET"], endpoint="get_user"),
         Rule("/v2/users/<user_id>/meetings", methods=["POST"], endpoint="create_meeting"),
         Rule("/v2/<any(meetings, webinars):kind>/<meeting_id>", methods=["GET"], endpoint="get_meeting"),
         Rule("/v2/<any(meetings, webinars):kind>/<meeting_id>/registrants", methods=["GET"], endpoint="list"),
@@ -121,12 +125,16 @@ class FakeZoom(LocalServer):
         self.base_url = ""
         self.token_ttl = DEFAULT_TOKEN_TTL
         self.tokens: dict[str, float] = {}
+        self.users: dict[str, dict] = {}
+        self.default_host = OWNER_ID
         self.meetings: dict[tuple[str, str], dict] = {}
+        self.occurrences: dict[tuple[str, str, str], str] = {}
         self.registrants: dict[tuple[str, str], dict[str, dict]] = {}
         self.requests: list[RecordedRequest] = []
         self.fail_next: list[Reply] = []
         self.down = False
         self._lock = threading.RLock()
+        self._add_owner()
 
     @property
     def oauth_url(self) -> str:
@@ -150,7 +158,11 @@ class FakeZoom(LocalServer):
     def reset(self) -> None:
         with self._lock:
             self.tokens.clear()
+            self.users.clear()
+            self._add_owner()
+            self.default_host = OWNER_ID
             self.meetings.clear()
+            self.occurrences.clear()
             self.registrants.clear()
             self.requests.clear()
             self.fail_next.clear()
@@ -159,12 +171,46 @@ class FakeZoom(LocalServer):
 
     # -- scenario helpers -----------------------------------------------------------------------------------------
 
-    def add_meeting(self, kind: str = "meeting", *, approval_type: int = 1, topic: str = "Watercolour basics") -> str:
-        """A meeting (or webinar) that already exists on the account; approval_type 2 = registration off."""
+    def _add_owner(self) -> None:
+        """The account owner: `me` for a Server-to-Server app, and the host of meetings added without one."""
+        self.users[OWNER_ID] = self._user(OWNER_ID, OWNER_EMAIL, "Account", "Owner", role="Owner")
+
+    def add_user(self, email: str, *, first_name: str = "Ada", last_name: str = "Teacher",
+                 status: str = "active") -> dict:  # fmt: skip
+        """A user of the account (status "pending": invited, not activated yet)."""
+        with self._lock:
+            user = self._user(random_token(22), email, first_name, last_name, status=status)
+            self.users[user["id"]] = user
+            return user
+
+    def add_meeting(self, kind: str = "meeting", *, approval_type: int = 1, topic: str = "Watercolour basics",
+                    host: str | None = None, start_time: str | None = None, duration: int = 60,
+                    recurring: bool = False) -> str:  # fmt: skip
+        """A meeting (or webinar) that already exists on the account; approval_type 2 = registration off.
+
+        `host` is a user id or email (default: `default_host`); a recurring meeting (type 8, or 9 for webinars)
+        keeps its id for every occurrence.
+        """
         with self._lock:
             meeting_id = str(secrets.randbelow(9 * 10**10) + 10**10)
-            self.meetings[(kind + "s", meeting_id)] = self._meeting(meeting_id, kind, topic, approval_type)
+            user = self._resolve_user(host or self.default_host)
+            extra: dict[str, Any] = {"duration": duration}
+            if start_time:
+                extra["start_time"] = start_time
+            if recurring:
+                extra["type"] = 9 if kind == "webinar" else 8
+            self.meetings[(kind + "s", meeting_id)] = self._meeting(meeting_id, kind, topic, approval_type, user,
+                                                                   **extra)  # fmt: skip
             return meeting_id
+
+    def occurrence_uuid(self, meeting_id: str, start_time: str, kind: str = "meeting") -> str:
+        """Zoom's uuid of one occurrence (instance) of a meeting: the same for every event of that occurrence."""
+        with self._lock:
+            meeting = self.meetings.get((kind + "s", meeting_id), {})
+            if meeting.get("start_time") == start_time:
+                return meeting["uuid"]
+            key = (kind + "s", meeting_id, start_time)
+            return self.occurrences.setdefault(key, base64.b64encode(secrets.token_bytes(16)).decode())
 
     def registrants_of(self, meeting_id: str, kind: str = "meeting") -> list[dict]:
         with self._lock:
@@ -183,36 +229,40 @@ class FakeZoom(LocalServer):
               **object_fields: Any) -> SignedEvent:  # fmt: skip
         """The webhook Zoom would send for `event` about a meeting, signed with the secret token."""
         meeting = self.meetings.get((kind + "s", meeting_id), {})
+        start_time = object_fields.get("start_time") or meeting.get("start_time") or now_iso()
         obj = {
             "id": meeting_id,
-            "uuid": meeting.get("uuid", base64.b64encode(secrets.token_bytes(16)).decode()),
-            "host_id": meeting.get("host_id", "z8yAAAAA8bbbQ"),
+            "uuid": self.occurrence_uuid(meeting_id, start_time, kind),
+            "host_id": meeting.get("host_id", OWNER_ID),
             "topic": meeting.get("topic", "A meeting"),
             "type": meeting.get("type", 2),
-            "start_time": meeting.get("start_time", now_iso()),
+            "start_time": start_time,
             "timezone": meeting.get("timezone", "UTC"),
             "duration": meeting.get("duration", 60),
         }
+        if event.endswith((".started", ".ended")):
+            obj["host_email"] = meeting.get("host_email", OWNER_EMAIL)
         obj.update(object_fields)
         payload = {"event": event, "event_ts": int(time.time() * 1000),
                    "payload": {"account_id": self.account_id, "object": obj}}  # fmt: skip
         return self.signed(payload, timestamp=timestamp)
 
     def participant_joined(self, meeting_id: str, *, email: str = "", registrant_id: str = "",
-                           name: str = "Attendee", kind: str = "meeting") -> SignedEvent:  # fmt: skip
+                           name: str = "Attendee", kind: str = "meeting", join_time: str | None = None,
+                           **object_fields: Any) -> SignedEvent:  # fmt: skip
         participant = {
             "user_id": str(secrets.randbelow(10**8)),
             "user_name": name,
             "id": "",
             "participant_uuid": random_token(),
-            "join_time": now_iso(),
+            "join_time": join_time or now_iso(),
             "email": email,
             "registrant_id": registrant_id,
             "participant_user_id": "",
             "customer_key": "",
             "phone_number": "",
         }
-        return self.event(f"{kind}.participant_joined", meeting_id, kind, participant=participant)
+        return self.event(f"{kind}.participant_joined", meeting_id, kind, participant=participant, **object_fields)
 
     def url_validation(self, plain_token: str | None = None, *, timestamp: int | None = None) -> SignedEvent:
         payload = {"payload": {"plainToken": plain_token or random_token()}, "event_ts": int(time.time() * 1000),
@@ -282,7 +332,8 @@ class FakeZoom(LocalServer):
                 "token_type": "bearer",
                 "expires_in": self.token_ttl,
                 "scope": "meeting:read:meeting:admin meeting:write:meeting:admin meeting:write:registrant:admin "
-                "meeting:update:registrant_status:admin webinar:read:webinar:admin webinar:write:registrant:admin",
+                "meeting:update:registrant_status:admin webinar:read:webinar:admin webinar:write:registrant:admin "
+                "user:read:user:admin",
                 "api_url": "https://api.zoom.us",
             }
         )
@@ -293,12 +344,54 @@ class FakeZoom(LocalServer):
         if not token or self.tokens.get(token, 0) < time.time():
             raise ZoomError(401, 124, "Invalid access token.")
 
-    def _meeting(self, meeting_id: str, kind: str, topic: str, approval_type: int, **extra: Any) -> dict:
+    def _user(self, user_id: str, email: str, first_name: str, last_name: str, *, status: str = "active",
+              role: str = "Member") -> dict:  # fmt: skip
+        return {
+            "id": user_id,
+            "first_name": first_name,
+            "last_name": last_name,
+            "display_name": f"{first_name} {last_name}".strip(),
+            "email": email,
+            "type": 2,
+            "role_name": role,
+            "pmi": secrets.randbelow(9 * 10**9) + 10**9,
+            "use_pmi": False,
+            "timezone": "UTC",
+            "verified": 1,
+            "dept": "",
+            "created_at": now_iso(),
+            "last_login_time": now_iso(),
+            "language": "en-US",
+            "status": status,
+            "role_id": "2",
+            "account_id": self.account_id,
+            "account_number": 10009239,
+        }
+
+    def _resolve_user(self, user_id: str) -> dict:
+        """`me`, a user id, or an email (any case), as Zoom takes them in `/users/{userId}`."""
+        if user_id == "me":
+            return self.users[OWNER_ID]
+        user = self.users.get(user_id)
+        if user is None:
+            user = next((u for u in self.users.values() if u["email"].lower() == user_id.lower()), None)
+        if user is None:
+            raise ZoomError(404, 1001, f"User does not exist: {user_id}.")
+        return user
+
+    def _get_user(self, body: Any, user_id: str) -> Response:
+        user = self._resolve_user(user_id)
+        if user["status"] == "pending":  # Zoom shows only these until the invitation is accepted
+            return json_response({"id": user["id"], "created_at": user["created_at"]})
+        return json_response(user)
+
+    def _meeting(self, meeting_id: str, kind: str, topic: str, approval_type: int, host: dict,
+                 **extra: Any) -> dict:  # fmt: skip
         meeting = {
             "uuid": base64.b64encode(secrets.token_bytes(16)).decode(),
             "id": int(meeting_id),
-            "host_id": "z8yAAAAA8bbbQ",
-            "host_email": "host@example.com",
+            "host_id": host["id"],
+            "host_email": host["email"],
             "topic": topic,
             "type": 5 if kind == "webinar" else 2,
             "status": "waiting",
@@ -329,6 +422,7 @@ class FakeZoom(LocalServer):
         return json_response(self._find(kind, meeting_id))
 
     def _create_meeting(self, body: Any, user_id: str) -> Response:
+        host = self._resolve_user(user_id)
         if not isinstance(body, dict) or not body.get("topic"):
             raise ZoomError(400, 300, "Validation Failed.")
         meeting_id = str(secrets.randbelow(9 * 10**10) + 10**10)
@@ -338,6 +432,7 @@ class FakeZoom(LocalServer):
             "meeting",
             body["topic"],
             int(settings.get("approval_type", 2)),
+            host,
             start_time=body.get("start_time", now_iso()),
             duration=body.get("duration", 60),
             timezone=body.get("timezone", "UTC"),

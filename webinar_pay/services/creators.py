@@ -1,4 +1,4 @@
-"""Creator accounts and their API tokens."""
+"""Creator accounts, their profile (with the Zoom user linked to it) and their API tokens."""
 
 import hashlib
 import re
@@ -8,7 +8,10 @@ from collections.abc import Mapping
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
+
+from integrations.video import UserNotFound, VideoConfigurationError, VideoError, VideoUser
 
 from ..extensions import db
 from ..models import ApiToken, Creator, utcnow
@@ -89,7 +92,8 @@ BRAND_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
 def update_profile(creator: Creator, raw: Mapping[str, str]) -> Creator:
-    """Name, time zone and what attendees see of the creator in emails: reply-to address, colour, logo."""
+    """Name, time zone, what attendees see of the creator in emails (reply-to address, colour, logo), and the
+    creator's own Zoom user (checked with Zoom when it changes, see `find_zoom_user`)."""
     errors: dict[str, str] = {}
     name = (raw.get("name") or "").strip()
     if not name or len(name) > 120:
@@ -109,9 +113,92 @@ def update_profile(creator: Creator, raw: Mapping[str, str]) -> Creator:
     logo_url = (raw.get("logo_url") or "").strip() or None
     if logo_url and not (logo_url.startswith("https://") and len(logo_url) <= 500):
         errors["logo_url"] = _("Enter a full https:// address of an image.")
+    zoom_user: VideoUser | None = _linked_zoom_user(creator)
+    if "zoom_user" in raw and not _is_linked(creator, raw.get("zoom_user") or ""):
+        wanted = (raw.get("zoom_user") or "").strip()
+        zoom_user = None
+        if wanted and not errors:  # Zoom is asked only once the rest of the form is right
+            try:
+                zoom_user = find_zoom_user(creator, wanted)
+            except ValidationError as error:
+                errors.update(error.fields)
     if errors:
         raise ValidationError(_("Please correct the marked fields."), fields=errors)
     creator.name, creator.timezone, creator.reply_to = name, timezone, reply_to
     creator.brand_colour, creator.logo_url = colour, logo_url
-    db.session.commit()
+    _set_zoom_user(creator, zoom_user)
     return creator
+
+
+# -- the creator's Zoom user ---------------------------------------------------------------------------------------
+
+
+def _linked_zoom_user(creator: Creator) -> VideoUser | None:
+    return VideoUser(creator.zoom_user_id, creator.zoom_user_email) if creator.zoom_user_id else None
+
+
+def _is_linked(creator: Creator, user: str) -> bool:
+    """Whether `user` (an id or an email, as typed) names the Zoom user already linked, or none when empty."""
+    user = user.strip()
+    if not user or not creator.zoom_user_id:
+        return not user and not creator.zoom_user_id
+    return user == creator.zoom_user_id or user.lower() == (creator.zoom_user_email or "").lower()
+
+
+def _not_your_zoom_user(creator: Creator) -> ValidationError:
+    """The one answer for a user Zoom does not know and for someone else's: the form reveals no one's account."""
+    message = _(
+        "Enter your own user on the app's Zoom account (its email or user ID): its email must be your login "
+        "email, %(email)s. To link another Zoom user, ask the operator of this site.",
+        email=creator.email,
+    )
+    return ValidationError(message, fields={"zoom_user": message})
+
+
+def _taken() -> ValidationError:
+    message = _("This Zoom user is linked to another creator's account.")
+    return ValidationError(message, fields={"zoom_user": message})
+
+
+def find_zoom_user(creator: Creator, user: str, *, by_operator: bool = False) -> VideoUser:
+    """Look a Zoom user up (an id or an email of the app's Zoom account) for the creator to link.
+
+    A creator may link only the Zoom user whose email is their own login email: meetings it hosts become theirs
+    to sell, so linking someone else's user would be a way into their meetings. The operator may link any user
+    (`flask creators link-zoom`). A Zoom user is linked to one creator at most.
+    """
+    from .enrollment import VideoPlatformUnavailable, video_platform  # enrollment -> orders -> creators
+
+    try:
+        found = video_platform().get_user(user)
+    except UserNotFound:
+        raise _not_your_zoom_user(creator) from None
+    except VideoConfigurationError as error:
+        message = _("Zoom refused the request: %(reason)s", reason=str(error))
+        raise ValidationError(message, fields={"zoom_user": message}) from None
+    except VideoError as error:
+        message = _("Zoom could not be reached. Please try again in a minute.")
+        raise VideoPlatformUnavailable(message, fields={"zoom_user": message}) from error
+    if not by_operator and (found.email or "").lower() != creator.email.lower():
+        raise _not_your_zoom_user(creator)
+    other = db.session.scalar(select(Creator.id).where(Creator.zoom_user_id == found.user_id, Creator.id != creator.id))
+    if other is not None:
+        raise _taken()
+    return found
+
+
+def link_zoom_user(creator: Creator, user: str | None, *, by_operator: bool = False) -> Creator:
+    """Link the creator to a Zoom user (checked by `find_zoom_user`), or unlink with None. Commits."""
+    _set_zoom_user(creator, find_zoom_user(creator, user, by_operator=by_operator) if user else None)
+    return creator
+
+
+def _set_zoom_user(creator: Creator, zoom_user: VideoUser | None) -> None:
+    """Commits; the unique index settles two creators linking one Zoom user at once."""
+    creator.zoom_user_id = zoom_user.user_id if zoom_user else None
+    creator.zoom_user_email = zoom_user.email if zoom_user else None
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise _taken() from None

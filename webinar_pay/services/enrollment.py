@@ -25,6 +25,8 @@ from flask import current_app, has_request_context
 from flask_babel import gettext as _
 from flask_mail import Message
 from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from integrations.video import (
@@ -53,6 +55,8 @@ from ..models import (
     OrderStatus,
     Platform,
     ProviderEvent,
+    SessionStatus,
+    ZoomMeeting,
     utcnow,
 )
 from . import NotFound, ServiceError, ValidationError
@@ -120,41 +124,49 @@ def personal_join_url(order: Order) -> str:
 
 
 def prepare_session_platform(session: LiveSession) -> None:
-    """At publish: a Zoom session's meeting must exist, require registration and approve manually.
+    """At publish, and when a published session's Zoom fields change: the meeting must be the creator's, require
+    registration and approve manually.
 
-    With no meeting id the app schedules the meeting itself. Raises ValidationError saying what to change,
-    or VideoPlatformUnavailable when Zoom cannot be reached. The caller commits.
+    Every creator shares the app's Zoom account, so a meeting is the creator's only when the app scheduled it for
+    them or when its host is the Zoom user linked on their profile (the demo stand-in has no hosts: there the
+    first creator to use an ID owns it). The first use records the meeting as theirs (`ZoomMeeting`), by a
+    constraint that also holds when two creators publish one ID at once; an ID that is someone else's is refused
+    with the very words used for an ID Zoom does not know, so publishing tells nobody which meetings exist. With
+    no meeting ID the app schedules the meeting itself. Raises ValidationError saying what to change, or
+    VideoPlatformUnavailable when Zoom cannot be reached. The caller commits.
     """
     if session.platform != Platform.ZOOM:
         return
     platform = video_platform()
-    try:
-        if not session.zoom_meeting_id:
-            info = platform.create_meeting(
+    if not session.zoom_meeting_id:
+        info = _ask_zoom(
+            session,
+            lambda: platform.create_meeting(
                 NewMeeting(session.title, session.starts_at, session.duration_minutes, session.timezone)
-            )
-            session.zoom_meeting_id, session.zoom_kind = info.meeting_id, info.kind
-            return
-        info = platform.get_meeting(_ref(session))
-    except MeetingNotFound:
-        raise _zoom_field_error(
-            _(
-                "Zoom has no %(kind)s with this ID on the connected account. Check the ID, and whether it is "
-                "a meeting or a webinar.",
-                kind=_("webinar") if session.zoom_kind == "webinar" else _("meeting"),
-            )
-        ) from None
-    except VideoConfigurationError as error:
-        log.warning("Zoom refused the set-up of session %s: %s", session.id, error)
-        raise ValidationError(_("Zoom refused the request: %(reason)s", reason=str(error))) from None
-    except VideoError as error:
-        raise VideoPlatformUnavailable(_("Zoom could not be reached. Please try again in a minute.")) from error
+            ),
+        )
+        session.zoom_meeting_id, session.zoom_kind = info.meeting_id, info.kind
+        if not _claim_meeting(info.meeting_id, session.creator_id, "scheduled"):
+            raise _not_yours(session)
+        return
+    # Zoom is asked even when the answer is already known to be "not yours": both refusals then look alike.
+    info = _ask_zoom(session, lambda: platform.get_meeting(_ref(session)))
+    owner = meeting_owner(session.zoom_meeting_id)
+    if owner is None:
+        if isinstance(platform, DemoPlatform):
+            origin = "demo"
+        elif session.creator.zoom_user_id and info.host_id == session.creator.zoom_user_id:
+            origin = "host"
+        else:
+            raise _not_yours(session)
+    elif owner != session.creator_id:
+        raise _not_yours(session)
     if info.approval_type == ApprovalType.NO_REGISTRATION:
         raise _zoom_field_error(
             _(
                 "Registration is off for this Zoom %(kind)s, so the app cannot give attendees their own link. "
                 "In Zoom, edit it: set Registration to Required and Approval to Manually approve.",
-                kind=_("webinar") if session.zoom_kind == "webinar" else _("meeting"),
+                kind=_kind(session),
             )
         )
     if info.approval_type == ApprovalType.AUTOMATIC:
@@ -165,6 +177,56 @@ def prepare_session_platform(session: LiveSession) -> None:
                 "attendees who paid."
             )
         )
+    if owner is None and not _claim_meeting(session.zoom_meeting_id, session.creator_id, origin):
+        raise _not_yours(session)  # another creator took it a moment ago
+
+
+def _ask_zoom(session: LiveSession, call):
+    try:
+        return call()
+    except MeetingNotFound:
+        raise _not_yours(session) from None
+    except VideoConfigurationError as error:
+        log.warning("Zoom refused the set-up of session %s: %s", session.id, error)
+        raise ValidationError(_("Zoom refused the request: %(reason)s", reason=str(error))) from None
+    except VideoError as error:
+        raise VideoPlatformUnavailable(_("Zoom could not be reached. Please try again in a minute.")) from error
+
+
+def meeting_owner(meeting_id: str) -> int | None:
+    """The creator a Zoom meeting or webinar ID belongs to, if it belongs to anyone yet."""
+    return db.session.scalar(select(ZoomMeeting.creator_id).where(ZoomMeeting.meeting_id == meeting_id))
+
+
+def _claim_meeting(meeting_id: str, creator_id: int, origin: str) -> bool:
+    """Record the meeting as the creator's unless it is someone's already; True when it is the creator's now.
+
+    One INSERT … ON CONFLICT DO NOTHING on the primary key: of two creators claiming one ID at once, the second
+    waits for the first to commit and then finds the ID taken (no check-then-act). The caller commits.
+    """
+    insert = postgresql_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    db.session.execute(
+        insert(ZoomMeeting)
+        .values(meeting_id=meeting_id, creator_id=creator_id, origin=origin, created_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["meeting_id"])
+    )
+    return meeting_owner(meeting_id) == creator_id
+
+
+def _kind(session: LiveSession) -> str:
+    return _("webinar") if session.zoom_kind == "webinar" else _("meeting")
+
+
+def _not_yours(session: LiveSession) -> ValidationError:
+    """The one answer for an ID Zoom does not know and for a meeting that is not the creator's."""
+    return _zoom_field_error(
+        _(
+            "You have no Zoom %(kind)s with this ID. Check the ID, whether it is a meeting or a webinar, and that "
+            "its host is the Zoom user linked on your profile, or leave the ID empty and the app schedules a "
+            "meeting for you.",
+            kind=_kind(session),
+        )
+    )
 
 
 def _zoom_field_error(message: str) -> ValidationError:
@@ -553,6 +615,8 @@ def _alert_message(session: LiveSession, enrollments: list[Enrollment]) -> Messa
 STARTED = {"meeting.started", "webinar.started"}
 ENDED = {"meeting.ended", "webinar.ended"}
 JOINED = {"meeting.participant_joined", "webinar.participant_joined"}
+# How far from a session's start (beyond its length) an occurrence may start and still be that session.
+OCCURRENCE_MARGIN = timedelta(hours=1)
 
 
 def handle_zoom_event(event: VideoEvent) -> str:
@@ -575,26 +639,61 @@ def handle_zoom_event(event: VideoEvent) -> str:
 
 
 def _sessions_for(meeting_id: str | None, event_type: str) -> list[LiveSession]:
+    """The sessions sold on this meeting or webinar by the creator it belongs to (drafts sell nothing)."""
     if not meeting_id:
         return []
     kind = "webinar" if event_type.startswith("webinar.") else "meeting"
     return list(
         db.session.scalars(
-            select(LiveSession).where(
+            select(LiveSession)
+            .join(ZoomMeeting, ZoomMeeting.meeting_id == LiveSession.zoom_meeting_id)
+            .where(
                 LiveSession.platform == Platform.ZOOM,
                 LiveSession.zoom_meeting_id == meeting_id,
                 LiveSession.zoom_kind == kind,
+                LiveSession.status != SessionStatus.DRAFT,
+                ZoomMeeting.creator_id == LiveSession.creator_id,
             )
+            .order_by(LiveSession.starts_at, LiveSession.id)
         )
     )
 
 
+def _occurrence(sessions: list[LiveSession], event: VideoEvent) -> list[LiveSession]:
+    """The sessions an event is about: a recurring meeting keeps one ID for every occurrence, so each event is
+    matched to one occurrence (sessions sharing a start are one occurrence sold twice).
+
+    By Zoom's per-occurrence uuid once a session knows it; else by the start nearest the event's, within the
+    session's length plus `OCCURRENCE_MARGIN` either way. A session keeps the first uuid it is matched with.
+    """
+    if event.occurrence_uuid:
+        known = {s.starts_at for s in sessions if s.zoom_occurrence_uuid == event.occurrence_uuid}
+        if known:
+            return [s for s in sessions if s.starts_at in known]
+    joined = event.participant.joined_at if event.participant else None
+    moment = event.started_at or joined or event.ended_at or utcnow()
+    near = [
+        s for s in sessions if abs(s.starts_at - moment) <= timedelta(minutes=s.duration_minutes) + OCCURRENCE_MARGIN
+    ]
+    if not near:
+        return []
+    starts = min(near, key=lambda s: (abs(s.starts_at - moment), s.starts_at)).starts_at
+    chosen = [s for s in near if s.starts_at == starts]
+    for session in chosen:
+        if event.occurrence_uuid and session.zoom_occurrence_uuid is None:
+            session.zoom_occurrence_uuid = event.occurrence_uuid[:128]
+    return chosen
+
+
 def _apply_zoom_event(event: VideoEvent, record: ProviderEvent) -> str:
-    sessions = _sessions_for(event.meeting_id, event.type)
     if event.type not in STARTED | ENDED | JOINED:
         return "ignored"
-    if not sessions:
+    candidates = _sessions_for(event.meeting_id, event.type)
+    if not candidates:
         return "unknown_meeting"
+    sessions = _occurrence(candidates, event)
+    if not sessions:
+        return "unknown_occurrence"
     now = utcnow()
     if event.type in STARTED:
         for session in sessions:

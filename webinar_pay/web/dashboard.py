@@ -79,20 +79,24 @@ def _render_form(session: LiveSession | None, values: dict, errors: dict, status
 @bp.route("/profile", methods=["GET", "POST"])
 def profile():
     errors: dict[str, str] = {}
+    status = 200
     if request.method == "POST":
         try:
             update_profile(current_user, request.form)
-        except ValidationError as error:
-            errors = error.fields
+        except ServiceError as error:  # a refusal, or Zoom unreachable while checking the Zoom user (503)
+            errors, status = error.fields or {"form": error.message}, error.http_status
         else:
             flash(_("Profile saved."))
             return redirect(url_for(".profile"))
     values = request.form if errors else {
         "name": current_user.name, "timezone": current_user.timezone, "reply_to": current_user.reply_to or "",
         "brand_colour": current_user.brand_colour or "", "logo_url": current_user.logo_url or "",
+        "zoom_user": current_user.zoom_user_email or current_user.zoom_user_id or "",
     }  # fmt: skip
-    page = render_template("dashboard/profile.html", values=values, errors=errors, timezones=all_timezones())
-    return page, 422 if errors else 200
+    page = render_template(
+        "dashboard/profile.html", values=values, errors=errors, timezones=all_timezones(), creator=current_user
+    )
+    return page, status
 
 
 @bp.get("/")
