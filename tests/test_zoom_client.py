@@ -19,6 +19,7 @@ from integrations.video import (
     MeetingRef,
     NewMeeting,
     RegistrationNotEnabled,
+    UserNotFound,
     VideoConfigurationError,
     VideoError,
     VideoWebhookError,
@@ -152,6 +153,25 @@ def test_unknown_meeting_is_not_found(client):
         client.get_meeting(MeetingRef("12/../34"))
 
 
+def test_users_are_found_by_id_or_email_and_meetings_name_their_host(client, fake_zoom):
+    ada = fake_zoom.add_user("ada@example.com")
+    by_email = client.get_user("Ada@Example.com")
+    assert (by_email.user_id, by_email.email) == (ada["id"], "ada@example.com")
+    assert client.get_user(ada["id"]) == by_email
+    assert client.get_meeting(MeetingRef(fake_zoom.add_meeting(host=ada["id"]))).host_id == ada["id"]
+    scheduled = client.create_meeting(NewMeeting("Ink", datetime(2030, 5, 4, tzinfo=UTC), 60, "UTC"))
+    assert scheduled.host_id == client.get_user("me").user_id  # ZOOM_USER_ID's meetings are hosted by it
+    invited = fake_zoom.add_user("new@example.com", status="pending")
+    assert client.get_user(invited["id"]).email is None  # Zoom shows a pending user's id only
+    with pytest.raises(UserNotFound, match="does not exist"):
+        client.get_user("nobody@example.com")
+    with pytest.raises(UserNotFound, match="Not a Zoom user"):
+        client.get_user("../meetings/123")
+    assert [call.path for call in fake_zoom.calls("GET", "/users/nobody@example.com")] == [
+        "/v2/users/nobody@example.com"
+    ]
+
+
 def test_429_waits_for_retry_after_in_seconds(client, fake_zoom, sleeps):
     meeting_id = fake_zoom.add_meeting()
     client.get_meeting(MeetingRef(meeting_id))
@@ -211,6 +231,7 @@ def test_webhook_signature_and_freshness(fake_zoom):
     event = fake_zoom.event("meeting.started", "12345678901")
     parsed = verify_webhook(fake_zoom.webhook_secret, event.body, _headers(event))
     assert parse_event(event.body, parsed).meeting_id == "12345678901"
+    assert parse_event(event.body, parsed).occurrence_uuid == parsed["payload"]["object"]["uuid"]
     with pytest.raises(VideoWebhookError, match="does not match"):
         verify_webhook(fake_zoom.webhook_secret, event.body, _headers(event.forged()))
     with pytest.raises(VideoWebhookError, match="does not match"):

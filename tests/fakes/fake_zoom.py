@@ -227,7 +227,11 @@ class FakeZoom(LocalServer):
 
     def event(self, event: str, meeting_id: str, kind: str = "meeting", *, timestamp: int | None = None,
               **object_fields: Any) -> SignedEvent:  # fmt: skip
-        """The webhook Zoom would send for `event` about a meeting, signed with the secret token."""
+        """The webhook Zoom would send for `event` about a meeting, signed with the secret token.
+
+        The occurrence's uuid follows its `start_time` (the meeting's own by default); a field given as None is left
+        out, as Zoom leaves out optional ones.
+        """
         meeting = self.meetings.get((kind + "s", meeting_id), {})
         start_time = object_fields.get("start_time") or meeting.get("start_time") or now_iso()
         obj = {
@@ -243,6 +247,7 @@ class FakeZoom(LocalServer):
         if event.endswith((".started", ".ended")):
             obj["host_email"] = meeting.get("host_email", OWNER_EMAIL)
         obj.update(object_fields)
+        obj = {name: value for name, value in obj.items() if value is not None}  # None: a field Zoom left out
         payload = {"event": event, "event_ts": int(time.time() * 1000),
                    "payload": {"account_id": self.account_id, "object": obj}}  # fmt: skip
         return self.signed(payload, timestamp=timestamp)

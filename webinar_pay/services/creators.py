@@ -172,6 +172,9 @@ def find_zoom_user(creator: Creator, user: str, *, by_operator: bool = False) ->
     try:
         found = video_platform().get_user(user)
     except UserNotFound:
+        if by_operator:
+            message = _("The app's Zoom account has no user %(user)s.", user=user)
+            raise ValidationError(message, fields={"zoom_user": message}) from None
         raise _not_your_zoom_user(creator) from None
     except VideoConfigurationError as error:
         message = _("Zoom refused the request: %(reason)s", reason=str(error))
