@@ -18,6 +18,7 @@ import json
 import logging
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -32,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from integrations.video import (
     ApprovalType,
     Attendee,
+    MeetingInfo,
     MeetingNotFound,
     MeetingRef,
     NewMeeting,
@@ -181,7 +183,8 @@ def prepare_session_platform(session: LiveSession) -> None:
         raise _not_yours(session)  # another creator took it a moment ago
 
 
-def _ask_zoom(session: LiveSession, call):
+def _ask_zoom(session: LiveSession, call: Callable[[], MeetingInfo]) -> MeetingInfo:
+    """Zoom's answer, or the refusal to show: an unknown meeting reads exactly like someone else's."""
     try:
         return call()
     except MeetingNotFound:
