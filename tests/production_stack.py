@@ -38,7 +38,10 @@ def shipped_environment(**overrides: str | None) -> dict[str, str]:
     for line in (DEPLOY / "webinar-pay.env").read_text().splitlines():
         if line.strip() and not line.lstrip().startswith("#"):
             name, _sep, value = line.partition("=")
-            env[name.strip()] = value.strip()
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] == '"':
+                value = value[1:-1]
+            env[name.strip()] = value
     for name, value in overrides.items():
         if value is None:
             env.pop(name, None)

@@ -164,6 +164,17 @@ def test_the_readme_commands_run_with_the_shipped_environment(tmp_path, fake_str
     assert waiting.returncode == 0 and "0 webhooks waiting" in waiting.stdout
 
 
+def test_the_environment_file_reads_the_same_in_a_shell():
+    """README sources it in a shell for the one-off commands; systemd reads it for the units."""
+    script = f"set -a; . {DEPLOY / 'webinar-pay.env'}; set +a; env -0"
+    result = subprocess.run(["bash", "-c", script], env={"PATH": "/usr/bin:/bin"}, capture_output=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    seen = dict(item.split("=", 1) for item in result.stdout.decode().split("\0") if "=" in item)
+    shipped = shipped_environment()
+    assert {name: seen.get(name) for name in shipped} == shipped
+    assert shipped["MAIL_DEFAULT_SENDER"] == "Tickets <tickets@example.com>" and shipped["TRUSTED_PROXIES"] == "1"
+
+
 def _unit_copy(unit: str, folder: Path) -> Path:
     """The unit with the install paths pointing at this checkout, so that its files exist here."""
     text = (DEPLOY / unit).read_text()

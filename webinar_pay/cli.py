@@ -1,4 +1,5 @@
-"""Command line: `flask --app app creators create …`, `tokens create …`, `worker`, `tick`, `reconcile`, `webhooks`."""
+"""Command line: `flask --app app creators create …`, `tokens create …`, `worker [--check]`, `tick`, `reconcile`,
+`webhooks`."""
 
 from __future__ import annotations
 
