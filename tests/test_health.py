@@ -12,7 +12,7 @@ from pathlib import Path
 
 from alembic.script import ScriptDirectory
 from flask_migrate import upgrade
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from tests.conftest import _base_config, free_port
 from webinar_pay import create_app
@@ -83,6 +83,21 @@ def test_readyz_refuses_traffic_until_the_migrations_are_applied(tmp_path):
         upgrade()
         db.engine.dispose()
     assert client.get("/readyz").status_code == 200
+
+
+def test_readyz_refuses_traffic_for_code_older_than_the_database_schema(tmp_path):
+    url = f"sqlite:///{tmp_path / 'ahead.sqlite3'}"
+    app = create_app(_base_config(url))
+    with app.app_context():
+        upgrade()
+        db.session.execute(text("UPDATE alembic_version SET version_num = '9999_from_a_newer_release'"))
+        db.session.commit()
+    ahead = app.test_client().get("/readyz")
+    body = ahead.get_json()
+    assert ahead.status_code == 503 and body["error"] == "schema_newer_than_code"
+    assert body["migrations"] == {"current": ["9999_from_a_newer_release"], "head": [_head()]}
+    with app.app_context():
+        db.engine.dispose()
 
 
 # -- the worker's heartbeat --------------------------------------------------------------------------------------

@@ -29,19 +29,21 @@ class Readiness:
         return self.error is None
 
 
-def migration_heads() -> set[str]:
-    """The newest revisions among the migration scripts shipped with this code (read once per process)."""
-    heads = current_app.extensions.get("webinar_pay.migration_heads")
-    if heads is None:
-        heads = set(ScriptDirectory(current_app.extensions["migrate"].directory).get_heads())
-        current_app.extensions["webinar_pay.migration_heads"] = heads
-    return heads
+def _scripts() -> tuple[set[str], set[str]]:
+    """(heads, every revision) of the migration scripts shipped with this code, read once per process."""
+    scripts = current_app.extensions.get("webinar_pay.migration_scripts")
+    if scripts is None:
+        directory = ScriptDirectory(current_app.extensions["migrate"].directory)
+        scripts = set(directory.get_heads()), {script.revision for script in directory.walk_revisions()}
+        current_app.extensions["webinar_pay.migration_scripts"] = scripts
+    return scripts
 
 
 def readiness() -> Readiness:
     """Ready: the database answers and is migrated to the head of the scripts. The worker is reported, not
     required: without it the site still serves pages and stores webhooks; payments wait until one runs."""
-    head = sorted(migration_heads())
+    heads, known = _scripts()
+    head = sorted(heads)
     try:
         db.session.execute(text("SELECT 1"))
     except SQLAlchemyError:
@@ -54,6 +56,12 @@ def readiness() -> Readiness:
         db.session.rollback()
         current = []
     migrations = {"current": current, "head": head}
+    if set(current) - known:
+        message = (
+            f"The database schema is at {', '.join(current)}, newer than this code ({', '.join(head)}): "
+            "deploy the version that migrated it."
+        )
+        return Readiness("schema_newer_than_code", message, {"database": "ok", "migrations": migrations})
     if current != head:
         message = (
             f"The database schema is at {', '.join(current) or 'nothing'} and this code expects {', '.join(head)}: "
