@@ -72,7 +72,8 @@ def _process() -> tuple[str, int]:
 
 
 def stale_after() -> timedelta:
-    return timedelta(seconds=STALE_AFTER_TICKS * max(current_app.config["SCHEDULER_TICK_SECONDS"], 1))
+    """Three ticks; never less than three poll beats, which keep a worker fresh while a long tick runs."""
+    return timedelta(seconds=STALE_AFTER_TICKS * max(current_app.config["SCHEDULER_TICK_SECONDS"], POLL_BEAT_SECONDS))
 
 
 def beat(now: datetime | None = None, *, throttled: bool = False) -> bool:
