@@ -24,7 +24,7 @@ worker: $(STAMP) instance/.migrated
 	$(VENV)/bin/flask --app app worker
 
 test: $(STAMP)
-	tests/install-browser.sh
+	tests/install-test-packages.sh
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest -n $${PYTEST_WORKERS:-2} $(PYTEST_ARGS)
 

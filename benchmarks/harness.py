@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import platform
+import secrets
 import signal
 import socket
 import subprocess
@@ -25,7 +26,7 @@ from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
-SECRET_KEY = "benchmark-secret-key-0123456789-abcdefghijklmnop"
+SECRET_KEY = secrets.token_urlsafe(48)  # production refuses a key that does not look random
 
 
 def free_port() -> int:
@@ -72,6 +73,8 @@ def app_environment(database_url: str, stripe=None, **extra: str) -> dict[str, s
     if stripe is not None:
         env.update(STRIPE_SECRET_KEY=stripe.api_key, STRIPE_WEBHOOK_SECRET=stripe.webhook_secret,
                    STRIPE_API_BASE=stripe.base_url)  # fmt: skip
+    else:
+        env["DEMO_MODE"] = "1"  # no payment keys: production runs demo mode only when told to
     env.update(extra)
     return env
 
@@ -220,7 +223,8 @@ def publish_session(env: dict[str, str], capacity: int, price: int = 2500) -> in
 def _config_from(env: dict[str, str]) -> dict:
     return {"ENV_NAME": "production", "SECRET_KEY": env["SECRET_KEY"], "SQLALCHEMY_DATABASE_URI": env["DATABASE_URL"],
             "STRIPE_SECRET_KEY": env.get("STRIPE_SECRET_KEY", ""), "STRIPE_API_BASE": env.get("STRIPE_API_BASE", ""),
-            "STRIPE_WEBHOOK_SECRET": env.get("STRIPE_WEBHOOK_SECRET", "")}  # fmt: skip
+            "STRIPE_WEBHOOK_SECRET": env.get("STRIPE_WEBHOOK_SECRET", ""),
+            "DEMO_MODE": env.get("DEMO_MODE") == "1"}  # fmt: skip
 
 
 @contextmanager

@@ -11,7 +11,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from .config import check_secret_key, from_environment
+from .config import check_secret_key, from_environment, is_production
 from .extensions import babel, csrf, db, limiter, login_manager, mail, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,10 +58,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
 
-    from .services.payments import build_providers, is_demo_mode
+    from .services.payments import build_providers, check_demo_mode
 
     app.extensions["webinar_pay.providers"] = build_providers(app.config)
-    app.config["DEMO_MODE"] = is_demo_mode(app.extensions["webinar_pay.providers"])
+    check_demo_mode(app.config, app.extensions["webinar_pay.providers"])
 
     from . import cli, web
 
@@ -69,14 +69,26 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     cli.init_app(app)
     _configure_logging(app)
     _warn_about_process_local_limits(app)
+    _warn_about_demo_mode(app)
     return app
 
 
 def _warn_about_process_local_limits(app: Flask) -> None:
-    if app.config["ENV_NAME"] == "production" and app.config["RATELIMIT_STORAGE_URI"].startswith("memory://"):
+    if is_production(app.config) and app.config["RATELIMIT_STORAGE_URI"].startswith("memory://"):
         logging.getLogger(__name__).warning(
             "RATELIMIT_STORAGE_URI is memory://: each process counts log-ins and checkouts on its own, so with "
             "several gunicorn workers or machines the limits multiply. Set it to redis://host:6379."
+        )
+
+
+def _warn_about_demo_mode(app: Flask) -> None:
+    from .services.payments import is_demo_mode
+
+    if is_production(app.config) and is_demo_mode(app.extensions["webinar_pay.providers"]):
+        logging.getLogger(__name__).warning(
+            "DEMO MODE (DEMO_MODE=1, no payment keys): orders are marked paid by a test payment page without any "
+            "money, and /dev/mailbox/ shows every attendee's emails, with their ticket and join links, to anyone. "
+            "Set the Stripe or PayPal keys and unset DEMO_MODE before selling real seats."
         )
 
 
@@ -104,6 +116,14 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
 
 
 def _configure_logging(app: Flask) -> None:
+    """INFO to stderr outside debug and tests; in every mode, ticket and join tokens are redacted from the lines
+    of the app, its libraries (through the root handlers) and Werkzeug's development server (`webinar_pay.logs`)."""
+    from flask.logging import default_handler
+
+    from . import logs
+
     if not app.debug and not app.testing:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         logging.getLogger("stripe").setLevel(logging.WARNING)  # it logs every request at INFO
+        logs.install(logging.getLogger().handlers)
+    logs.install([app.logger, default_handler, logging.getLogger("werkzeug")])

@@ -1,5 +1,5 @@
-"""Command line: `flask --app app creators create …`, `creators link-zoom …`, `tokens create …`, `worker`, `tick`,
-`reconcile`, `webhooks`."""
+"""Command line: `flask --app app creators create …`, `creators link-zoom …`, `tokens create …`, `worker [--check]`,
+`tick`, `reconcile`, `webhooks`."""
 
 from __future__ import annotations
 
@@ -63,9 +63,23 @@ def create_token_command(email: str) -> None:
 
 
 @click.command("worker")
-def worker_command() -> None:
-    """Run the scheduler ticks (holds, refunds, reconciliation) in the foreground."""
+@click.option("--check", is_flag=True, help="Say when a worker last beat; exit 1 when none did lately, 0 otherwise.")
+def worker_command(check: bool) -> None:
+    """Run the scheduler ticks (webhooks, holds, refunds, enrolments, emails) in the foreground."""
     from flask import current_app
+
+    if check:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from .services.heartbeat import worker_status
+
+        try:
+            status = worker_status()
+        except SQLAlchemyError as error:
+            click.echo(f"cannot read the worker heartbeats: {type(error).__name__} (is the database up and migrated?)")
+            raise SystemExit(1) from None
+        click.echo(status.describe())
+        raise SystemExit(0 if status.ok else 1)
 
     from .scheduler import run_forever
 

@@ -386,3 +386,17 @@ class OutboxMessage(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     order: Mapped[Order] = relationship()
+
+
+class WorkerHeartbeat(db.Model):
+    """One row per `flask worker` process, beaten on every tick and webhook poll: how `worker --check` and
+    `/readyz` know that payments are being applied. Rows of processes gone for long are deleted by the others."""
+
+    __tablename__ = "worker_heartbeats"
+    __table_args__ = (UniqueConstraint("host", "pid", name="uq_worker_heartbeats_process"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_beat_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -2,7 +2,8 @@
 refunds and due emails.
 
 The jobs keep no state of their own: every tick re-reads the database and claims its rows atomically,
-so any number of processes may run them. APScheduler only supplies the clock.
+so any number of processes may run them. APScheduler only supplies the clock. Each tick and webhook poll also
+beats the process's heartbeat (`services.heartbeat`), which `flask worker --check` and `/readyz` read.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
 from .extensions import db
+from .services import heartbeat
 from .services.enrollment import enroll_due
 from .services.inbox import apply_webhooks
 from .services.orders import expire_holds
@@ -52,11 +54,14 @@ def _guarded(name: str, job: Callable[[], int]) -> int:
 
 def _run_tick(app: Flask) -> None:
     with app.app_context():
+        heartbeat.beat()
+        _guarded("forget_stale_heartbeats", heartbeat.forget_stale)
         tick()
 
 
 def _run_webhooks(app: Flask) -> None:
     with app.app_context():
+        heartbeat.beat(throttled=True)
         _guarded("apply_webhooks", lambda: len(apply_webhooks()))
         db.session.remove()
 
@@ -86,6 +91,9 @@ def start_in_process(app: Flask) -> None:
 def run_forever(app: Flask) -> None:
     scheduler = BlockingScheduler()
     _add_job(scheduler, app)
+    with app.app_context():
+        heartbeat.start()
+        db.session.remove()
     log.info("worker started: ticking every %ss", app.config["SCHEDULER_TICK_SECONDS"])
     _run_tick(app)
     scheduler.start()

@@ -1,7 +1,7 @@
 """The whole demo-mode journey in a real browser: a creator signs up and publishes a session, an attendee
 pays with the test payment method and gets the join link, and the creator sees the paid attendee.
 
-Uses Debian's `chromium` (tests/install-browser.sh installs it); skipped when it is not there.
+Uses Debian's `chromium` (tests/install-test-packages.sh installs it); skipped when it is not there.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.browser
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 if not os.access(CHROMIUM, os.X_OK):
-    pytest.skip("Debian's chromium is not installed (run tests/install-browser.sh as root)", allow_module_level=True)
+    pytest.skip("Debian's chromium is missing (run tests/install-test-packages.sh as root)", allow_module_level=True)
 
 from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
 

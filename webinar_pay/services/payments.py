@@ -10,6 +10,7 @@ from integrations.payments.paypal import PayPalProvider
 from integrations.payments.sandbox import SandboxProvider
 from integrations.payments.stripe import StripeProvider
 
+from ..config import is_production
 from . import ValidationError
 
 
@@ -40,6 +41,26 @@ def build_providers(config: dict) -> dict[str, PaymentProvider]:
 def is_demo_mode(providers: dict[str, PaymentProvider]) -> bool:
     """No real provider configured: the sandbox stands in, and every page says so."""
     return "sandbox" in providers
+
+
+def check_demo_mode(config: dict, providers: dict[str, PaymentProvider]) -> None:
+    """Production never falls into demo mode by accident: without payment keys it needs `DEMO_MODE=1`.
+
+    In demo mode the sandbox marks orders paid without money and the dev mailbox shows every attendee's emails,
+    with their ticket and join links, to any visitor.
+    """
+    if is_demo_mode(providers) and is_production(config) and not config["DEMO_MODE"]:
+        raise RuntimeError(
+            "No payment provider is configured, so the app would run in demo mode (a test payment page that marks "
+            "orders paid without money, and every attendee's emails readable by anyone at /dev/mailbox/). Set "
+            "STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET, or PAYPAL_CLIENT_ID, PAYPAL_CLIENT_SECRET and "
+            "PAYPAL_WEBHOOK_ID, for real payments; or set DEMO_MODE=1 to run a public demo on purpose."
+        )
+
+
+def in_demo_mode() -> bool:
+    """Whether the running app is in demo mode (computed from its providers; `DEMO_MODE` only permits it)."""
+    return is_demo_mode(providers())
 
 
 def providers() -> dict[str, PaymentProvider]:

@@ -62,10 +62,11 @@ def platform_label(platform: str) -> str:
 
 
 def init_app(app: Flask) -> None:
+    from ..services.payments import in_demo_mode
     from ..services.refunds import can_self_cancel, cancellation_deadline
-    from . import api, auth, dashboard, emails, mailbox, storefront, webhooks
+    from . import api, auth, dashboard, emails, health, mailbox, storefront, webhooks
 
-    for module in (storefront, auth, dashboard, api, webhooks, emails, mailbox):
+    for module in (storefront, auth, dashboard, api, webhooks, emails, mailbox, health):
         app.register_blueprint(module.bp)
     app.add_template_global(format_in_zone)
     app.add_template_global(money)
@@ -77,7 +78,7 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def demo_mode_banner() -> dict:
-        return {"demo_mode": app.config["DEMO_MODE"]}
+        return {"in_demo_mode": in_demo_mode(), "public_mailbox": mailbox.is_public()}
 
     @app.after_request
     def security_headers(response):

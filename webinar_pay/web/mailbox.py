@@ -1,7 +1,8 @@
 """The dev mailbox: with no MAIL_SERVER, emails are kept as sent rows and read here instead of in an inbox.
 
 Open to everyone only in demo mode (no payment keys either); with real payment keys and no mail server,
-a creator sees the messages of their own sessions. Once MAIL_SERVER is set the page does not exist.
+a creator sees the messages of their own sessions. Once MAIL_SERVER is set the page does not exist, nor in
+production without `DEMO_MODE=1`.
 """
 
 from __future__ import annotations
@@ -9,8 +10,10 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, render_template
 from flask_login import current_user
 
+from ..config import is_production
 from ..models import OutboxMessage, get_by_id
 from ..services.outbox import compose, sent_messages
+from ..services.payments import in_demo_mode
 
 bp = Blueprint("mailbox", __name__, url_prefix="/dev/mailbox")
 
@@ -18,17 +21,28 @@ bp = Blueprint("mailbox", __name__, url_prefix="/dev/mailbox")
 EMAIL_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; frame-ancestors 'self'"
 
 
+def exists() -> bool:
+    """No mail server and, in production, an explicit `DEMO_MODE=1`."""
+    config = current_app.config
+    return not config["MAIL_SERVER"] and (config["DEMO_MODE"] or not is_production(config))
+
+
+def is_public() -> bool:
+    """Open to every visitor: only in demo mode, where the orders are not real."""
+    return exists() and in_demo_mode()
+
+
 @bp.before_request
 def only_without_mail_server():
-    if current_app.config["MAIL_SERVER"]:
+    if not exists():
         abort(404)
-    if not current_app.config["DEMO_MODE"] and not current_user.is_authenticated:
+    if not is_public() and not current_user.is_authenticated:
         return current_app.login_manager.unauthorized()
     return None
 
 
 def _visible(message: OutboxMessage) -> bool:
-    return current_app.config["DEMO_MODE"] or message.order.session.creator_id == current_user.id
+    return is_public() or message.order.session.creator_id == current_user.id
 
 
 def _message(message_id: int) -> OutboxMessage:
