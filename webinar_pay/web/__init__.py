@@ -129,6 +129,14 @@ def init_app(app: Flask) -> None:
             return error_response("internal_error", message, 500)
         return render_template("error.html", message=message), 500
 
+    @app.errorhandler(413)
+    def too_large(error):
+        limit = app.config["MAX_CONTENT_LENGTH"] // 1024
+        message = _("This request is too large: at most %(kib)d KiB are accepted.", kib=limit)
+        if _wants_json():
+            return error_response("too_large", message, 413)
+        return render_template("error.html", message=message), 413
+
     @app.errorhandler(429)
     def too_many(error):
         message = _("Too many attempts. Please wait a minute and try again.")
