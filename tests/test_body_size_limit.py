@@ -113,9 +113,9 @@ def gunicorn(database_url, stripe_config) -> Iterator[str]:
     try:
         for _ in range(600):
             try:
-                requests.get(url + "/", timeout=1)
+                requests.get(url + "/", timeout=10)
                 break
-            except requests.ConnectionError:
+            except requests.RequestException:
                 assert process.poll() is None, "gunicorn did not start"
                 time.sleep(0.1)
         yield url
