@@ -269,23 +269,29 @@ def _check_hold_limits(session_id: int, email: str, client: str | None, now: dat
             or_(by_buyer, by_client),
         )
     ).one()
-    if (0 < per_buyer <= buyer_holds) or (0 < per_client <= client_holds):
-        db.session.rollback()
-        held = max(buyer_holds, client_holds)
-        minutes = max(math.ceil(((first_end or now) - now).total_seconds() / 60), 1)
-        raise TooManyHolds(
-            ngettext(
-                "You already hold %(num)d unpaid seat for this session.",
-                "You already hold %(num)d unpaid seats for this session.",
-                held,
-            )
-            + " "
-            + ngettext(
-                "Finish or cancel a checkout you started, or try again in %(num)d minute, when its seat is released.",
-                "Finish or cancel a checkout you started, or try again in %(num)d minutes, when its seat is released.",
-                minutes,
-            )
+    buyer_full, client_full = 0 < per_buyer <= buyer_holds, 0 < per_client <= client_holds
+    if not (buyer_full or client_full):
+        return
+    db.session.rollback()
+    minutes = max(math.ceil(((first_end or now) - now).total_seconds() / 60), 1)
+    if buyer_full:
+        held = ngettext(
+            "You already hold %(num)d unpaid seat for this session.",
+            "You already hold %(num)d unpaid seats for this session.",
+            buyer_holds,
         )
+    else:  # an office or a household behind one address, or one person with many email addresses
+        held = ngettext(
+            "%(num)d unpaid seat for this session is already held from your network.",
+            "%(num)d unpaid seats for this session are already held from your network.",
+            client_holds,
+        )
+    wait = ngettext(
+        "Finish or cancel a checkout you started, or try again in %(num)d minute, when a held seat is released.",
+        "Finish or cancel a checkout you started, or try again in %(num)d minutes, when a held seat is released.",
+        minutes,
+    )
+    raise TooManyHolds(f"{held} {wait}")
 
 
 def _hold_seat(session: LiveSession, name: str, email: str, provider_name: str, client: str | None) -> Order:
@@ -347,14 +353,13 @@ def _start_checkout(
 
     provider = get_provider(provider_name)
     order = _hold_seat(session, name, email, provider_name, client)
-    ticket = ticket_url(order)
     request = CheckoutRequest(
         order_id=order.id,
         description=session.title,
         amount=order.amount,
         currency=order.currency,
         email=order.email,
-        success_url=ticket + "?from=checkout",
+        success_url=ticket_url(order) + "?from=checkout",
         # Stripe and PayPal send a buyer who gives up back here with a plain GET: the landing releases the seat.
         cancel_url=current_app.config["BASE_URL"] + url_for("storefront.checkout_cancelled", token=ticket_token(order)),
         expires_at=order.hold_expires_at - HOLD_GRACE + CHECKOUT_PAGE_MARGIN,
