@@ -6,6 +6,7 @@ Over HTTP against the app, the real `stripe` library, our PayPal client and the 
 from __future__ import annotations
 
 import re
+import secrets
 import threading
 from datetime import timedelta
 
@@ -65,7 +66,8 @@ class Shop(LiveShop):
 
     def refunds(self, order_id: int) -> list[tuple]:
         return self.db(lambda: [
-            (r.amount, r.status) for r in db.session.scalars(select(Refund).where(Refund.order_id == order_id))
+            (r.amount, r.status)
+            for r in db.session.scalars(select(Refund).where(Refund.order_id == order_id).order_by(Refund.id))
         ])  # fmt: skip
 
     def emails(self, order_id: int) -> dict[str, str]:
@@ -175,7 +177,9 @@ def test_the_same_refund_requested_twice_at_once_is_sent_once(shop):
     order_id = shop.paid_order(shop.session(price=3000))["order_id"]
 
     # A client retrying one refund (one key) while the first try is still running.
-    keyed = _at_once(*[lambda: shop.refund(order_id, {"amount": 1000}, key="same-key")] * 2)
+    # The fake keeps what it saw per key for the whole run, and order ids restart at 1 in every test: a key of its own.
+    key = f"same-key-{secrets.token_hex(6)}"
+    keyed = _at_once(*[lambda: shop.refund(order_id, {"amount": 1000}, key=key)] * 2)
     assert sorted(status for status, _body in keyed) == [200, 201], keyed
     assert len({body["refund"]["id"] for _status, body in keyed}) == 1
     assert provider_refunds(shop, order_id) == [1000]

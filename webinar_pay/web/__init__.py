@@ -76,8 +76,7 @@ class ChunkedBodyLimit:
         self.limit = limit
 
     def __call__(self, environ: dict[str, Any], start_response):
-        chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
-        if self.limit and chunked and not environ.get("CONTENT_LENGTH"):
+        if self.limit and "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():  # a Content-Length is moot
             data = _read_at_most(environ["wsgi.input"], self.limit + 1)
             del environ["HTTP_TRANSFER_ENCODING"]  # the body is de-chunked now; a chunked request's length is ignored
             environ["CONTENT_LENGTH"] = str(len(data))
