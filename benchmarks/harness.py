@@ -68,6 +68,7 @@ def app_environment(database_url: str, stripe=None, **extra: str) -> dict[str, s
         "DATABASE_URL": database_url,
         "SCHEDULER_ENABLED": "0",
         "RATELIMIT_ENABLED": "0",  # every simulated buyer comes from 127.0.0.1
+        "HOLDS_PER_CLIENT": "0",  # the same: no limit on unpaid seats per client address
         "PYTHONPATH": str(ROOT),
     }
     if stripe is not None:

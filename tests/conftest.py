@@ -299,6 +299,15 @@ class Api:
         return self.request("PATCH", path, json=json, **kw)
 
 
+def join_url(app: Flask, order_id: int) -> str:
+    """The order's personal join link, as the emails and the ticket page give it (its own token, not the ticket's)."""
+    from webinar_pay.models import Order
+    from webinar_pay.services.orders import join_link
+
+    with app.test_request_context("/", base_url=app.config["BASE_URL"]):
+        return join_link(db.session.get(Order, order_id))
+
+
 def at_once(app: Flask, job: Callable[[], object], runners: int = 2) -> list:
     """Run `job` in `runners` threads started together, each in its own app context; returns their results."""
     barrier = threading.Barrier(runners)
@@ -349,6 +358,9 @@ class LiveShop:
         status, body = self.creator.get(f"/api/v1/orders/{order_id}")
         assert status == 200, body
         return body
+
+    def join_url(self, order_id: int) -> str:
+        return join_url(self.app, order_id)
 
     def seats_taken(self, session_id: int) -> int:
         return self.creator.get(f"/api/v1/sessions/{session_id}")[1]["seats_taken"]

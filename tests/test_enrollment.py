@@ -8,7 +8,7 @@ import pytest
 import requests
 from sqlalchemy import select, update
 
-from tests.conftest import Api, LiveShop, at_once, session_payload
+from tests.conftest import Api, LiveShop, at_once, join_url, session_payload
 from tests.fakes.fake_zoom import Reply
 from tests.fakes.smtp_server import SmtpServer
 from tests.zoom_setup import link_creator
@@ -69,7 +69,7 @@ class Shop(LiveShop):
         self.db(refund)
 
     def join(self, checkout: dict) -> requests.Response:
-        return requests.get(checkout["ticket_url"].replace("/t/", "/j/"), allow_redirects=False, timeout=10)
+        return requests.get(self.join_url(checkout["order_id"]), allow_redirects=False, timeout=10)
 
 
 @pytest.fixture
@@ -296,7 +296,7 @@ def test_demo_mode_enrols_zoom_attendees_at_once(live_server, create_creator):
     page = web.get(checkout["checkout_url"], timeout=10).text
     csrf = page.split('name="csrf_token" value="')[1].split('"')[0]
     assert web.post(checkout["checkout_url"], data={"action": "pay", "csrf_token": csrf}, timeout=10).ok
-    joined = requests.get(checkout["ticket_url"].replace("/t/", "/j/"), allow_redirects=False, timeout=10)
+    joined = requests.get(join_url(server.app, checkout["order_id"]), allow_redirects=False, timeout=10)
     assert joined.status_code == 303 and joined.headers["Location"].startswith(server.url + "/demo/room/demo-")
     room = requests.get(joined.headers["Location"], timeout=10)
     assert room.status_code == 200 and "Demo meeting room" in room.text

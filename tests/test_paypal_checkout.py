@@ -58,7 +58,7 @@ def test_approve_and_return_makes_the_order_paid(shop, fake_paypal):
     assert unit["custom_id"] == str(order_id)
     assert re.fullmatch(rf"{order_id}-[0-9a-f]{{12}}", unit["invoice_id"])
     assert created["_experience"]["return_url"] == checkout["ticket_url"] + "?from=checkout"
-    assert created["_experience"]["cancel_url"] == f"{shop.url}/s/{session_id}"
+    assert created["_experience"]["cancel_url"] == checkout["ticket_url"] + "/cancelled"
     assert any(key.startswith(f"checkout-order-{order_id}-") for key in fake_paypal.request_ids)
     assert "Fake PayPal checkout" in requests.get(checkout["checkout_url"], timeout=10).text
     offered = requests.get(f"{shop.url}/s/{session_id}", timeout=10).text
@@ -269,7 +269,7 @@ def test_money_given_back_at_paypal_refunds_the_order(shop, fake_paypal, event_t
     assert shop.order(checkout["order_id"])["status"] == "refunded"
     assert shop.seats_taken(session_id) == 0
     assert "This order was refunded" in requests.get(checkout["ticket_url"], timeout=10).text
-    join = requests.get(checkout["ticket_url"].replace("/t/", "/j/"), allow_redirects=False, timeout=10)
+    join = requests.get(shop.join_url(checkout["order_id"]), allow_redirects=False, timeout=10)
     assert join.status_code == 403
     assert shop.webhook(notice) == "duplicate"
     events = shop.db(lambda: [(e.event_type, e.order_id) for e in db.session.scalars(select(ProviderEvent))])

@@ -10,6 +10,10 @@ import pytest
 from tests.conftest import Api, session_payload
 from tests.test_web import csrf_token
 
+# Two checkouts a minute per client address. One buyer checks out again and again: the limit on unpaid seats per
+# buyer (tests/test_abuse_limits.py) is off, so that only the request rate limit answers 429 here.
+CHECKOUT_LIMIT = {"RATELIMIT_ENABLED": True, "RATELIMIT_CHECKOUT": "2 per minute", "HOLDS_PER_BUYER": 0}
+
 
 def _checkout_statuses(client, session_id: int, forwarded_for: str | None, times: int) -> list[int]:
     headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
@@ -28,7 +32,7 @@ def _published(app, create_creator) -> int:
 
 
 def test_behind_one_trusted_proxy_each_buyer_has_their_own_checkout_limit(make_app, stripe_config, create_creator):
-    app = make_app(RATELIMIT_ENABLED=True, RATELIMIT_CHECKOUT="2 per minute", TRUSTED_PROXIES=1, **stripe_config)
+    app = make_app(TRUSTED_PROXIES=1, **CHECKOUT_LIMIT, **stripe_config)
     session_id = _published(app, create_creator)
     client = app.test_client()  # every request comes from the proxy's own address
     assert _checkout_statuses(client, session_id, "203.0.113.7", 3) == [201, 201, 429]
@@ -37,7 +41,7 @@ def test_behind_one_trusted_proxy_each_buyer_has_their_own_checkout_limit(make_a
 
 def test_forwarded_addresses_are_ignored_without_trusted_proxies(make_app, stripe_config, create_creator):
     """Anyone can send X-Forwarded-For: with no proxy configured, changing it must not buy a fresh limit."""
-    app = make_app(RATELIMIT_ENABLED=True, RATELIMIT_CHECKOUT="2 per minute", **stripe_config)
+    app = make_app(**CHECKOUT_LIMIT, **stripe_config)
     session_id = _published(app, create_creator)
     client = app.test_client()
     assert _checkout_statuses(client, session_id, "203.0.113.7", 2) == [201, 201]
@@ -46,7 +50,7 @@ def test_forwarded_addresses_are_ignored_without_trusted_proxies(make_app, strip
 
 def test_a_client_cannot_forge_its_address_past_the_trusted_proxy(make_app, stripe_config, create_creator):
     """The proxy appends the address it saw; what the client wrote before it is not believed."""
-    app = make_app(RATELIMIT_ENABLED=True, RATELIMIT_CHECKOUT="2 per minute", TRUSTED_PROXIES=1, **stripe_config)
+    app = make_app(TRUSTED_PROXIES=1, **CHECKOUT_LIMIT, **stripe_config)
     session_id = _published(app, create_creator)
     client = app.test_client()
     statuses = [_checkout_statuses(client, session_id, f"10.0.0.{n}, 203.0.113.7", 1)[0] for n in range(3)]

@@ -49,7 +49,7 @@ def test_cancelled_session_refunds_everyone_with_one_provider_failing_at_first(s
         assert emails["cancelled"] == "pending" and emails["reminder:60"] == "cancelled" and "refund" not in emails
     assert shop.seats_taken(session_id) == 0
     assert "This session was cancelled" in requests.get(f"{shop.url}/s/{session_id}", timeout=10).text
-    join = requests.get(paypal["ticket_url"].replace("/t/", "/j/"), allow_redirects=False, timeout=10)
+    join = requests.get(shop.join_url(paypal["order_id"]), allow_redirects=False, timeout=10)
     assert join.status_code == 403
 
     fake_paypal.fail_next.append((503, "SERVICE_UNAVAILABLE", "PayPal is down for maintenance"))

@@ -53,7 +53,7 @@ def test_card_payment_journey(shop, fake_stripe):
 
     ticket = requests.get(checkout["ticket_url"] + "?from=checkout", timeout=10)
     assert "pending" in ticket.text and "waiting for the payment provider" in ticket.text
-    join_link = checkout["ticket_url"].replace("/t/", "/j/")
+    join_link = shop.join_url(order_id)
     early = requests.get(join_link, allow_redirects=False, timeout=10)
     assert early.status_code == 403 and "not paid yet" in early.text
     assert shop.order(order_id)["status"] == "pending"  # the success page confirms nothing

@@ -171,7 +171,7 @@ def test_checkout_is_rate_limited(make_app, stripe_config, create_creator):
 
 
 def test_demo_mode_banner_and_sandbox_payment(demo_app, create_creator):
-    from tests.conftest import Api, session_payload
+    from tests.conftest import Api, join_url, session_payload
 
     client = demo_app.test_client()
     api = Api(client, create_creator()[1])
@@ -187,7 +187,7 @@ def test_demo_mode_banner_and_sandbox_payment(demo_app, create_creator):
     response = client.post(pay_page, data={"csrf_token": csrf_token(client, pay_page), "action": "pay"})
     ticket_path = response.location.split("?")[0]
     assert "You're in" in client.get(response.location).get_data(as_text=True)
-    joined = client.get(ticket_path.replace("/t/", "/j/"))
+    joined = client.get(join_url(demo_app, int(ticket_path.rsplit("/", 1)[1].split(".")[0])))
     assert (joined.status_code, joined.location) == (303, "https://meet.example.com/watercolour")
 
 

@@ -88,7 +88,8 @@ def test_an_event_that_cannot_be_applied_yet_waits_and_is_retried(live_server, c
     assert quiet.exit_code == 0 and "0 webhooks waiting, 0 of them failed" in quiet.output
 
 
-def test_two_workers_apply_each_payment_once(shop, fake_stripe):
+def test_two_workers_apply_each_payment_once(live_server, create_creator, fake_stripe):
+    shop = LiveShop(live_server(HOLDS_PER_CLIENT=0), create_creator()[1])  # thirty buyers, all on this machine
     session_id = shop.session(capacity=30)
     for index in range(30):
         _status, checkout = shop.checkout(session_id, email=f"buyer{index}@example.com")

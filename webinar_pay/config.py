@@ -85,6 +85,10 @@ def from_environment(instance_path: str) -> dict:
         "RATELIMIT_LOGIN": env("RATELIMIT_LOGIN", "10 per minute"),
         "RATELIMIT_CHECKOUT": env("RATELIMIT_CHECKOUT", "20 per minute;200 per hour"),
         "SEAT_HOLD_MINUTES": _int("SEAT_HOLD_MINUTES", 30),
+        "HOLDS_PER_BUYER": _int("HOLDS_PER_BUYER", 2),
+        "HOLDS_PER_CLIENT": _int("HOLDS_PER_CLIENT", 5),
+        # Webhooks, forms and API bodies are a few kilobytes: anything bigger is refused (413) before it is read.
+        "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 1024 * 1024) or None,
         "REFUND_RETRY_BASE_SECONDS": _int("REFUND_RETRY_BASE_SECONDS", 120),
     }
 

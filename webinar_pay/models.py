@@ -223,6 +223,9 @@ class Order(db.Model):
     holds_seat: Mapped[bool] = mapped_column(Boolean, default=True)
     hold_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     token_nonce: Mapped[str] = mapped_column(String(32))
+    # A keyed hash of the buyer's network address while the order holds an unpaid seat (the hold limits); never the
+    # address itself, and cleared once the order leaves `pending`.
+    client_hash: Mapped[str | None] = mapped_column(String(32))
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -251,6 +254,7 @@ class RefundStatus(StrEnum):
     PENDING = "pending"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    CANCELLED = "cancelled"  # never sent (again): what it was for had been refunded otherwise; `last_error` says so
 
 
 class Refund(db.Model):

@@ -31,7 +31,10 @@ def to_minor(amount: str, currency: str) -> int:
         raise MoneyError(f"{amount!r} is not a number") from None
     if not value.is_finite() or value < 0:
         raise MoneyError("the price must be zero or more")
-    scaled = value.scaleb(exponent(currency))
+    try:
+        scaled = value.scaleb(exponent(currency))
+    except ArithmeticError:  # decimal.Overflow: '1e999999' is a finite Decimal, but not once scaled
+        raise MoneyError(f"{amount!r} is too large") from None
     if scaled != scaled.to_integral_value():
         raise MoneyError(f"{currency} has {exponent(currency)} decimal places")
     return int(scaled)

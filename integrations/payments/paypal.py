@@ -16,12 +16,13 @@ import binascii
 import hashlib
 import ipaddress
 import json
+import re
 import threading
 import time
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
@@ -51,6 +52,15 @@ DEFAULT_CERT_HOSTS = ("api.paypal.com", "api-m.paypal.com")
 WHOLE_UNIT_CURRENCIES = frozenset({"HUF", "JPY", "TWD"})
 TOKEN_MARGIN_SECONDS = 60
 MAX_CACHED_CERTIFICATES = 16
+MAX_CERTIFICATE_BYTES = 64 * 1024
+# A webhook's PAYPAL-TRANSMISSION-TIME must be this close to our clock (each delivery, retries too, is a new
+# transmission): a replayed or made-up request is refused before any certificate is fetched.
+TRANSMISSION_TOLERANCE = timedelta(minutes=10)
+SUPPORTED_AUTH_ALGO = "SHA256withRSA"
+TRANSMISSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}")
+CERTIFICATE_PATH = re.compile(r"/v1/notifications/certs/[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+MAX_CERT_URL_LENGTH = 500
+MAX_SIGNATURE_BYTES = 1024
 
 CAPTURE_EVENTS = {
     "PAYMENT.CAPTURE.COMPLETED": PaymentOutcome.PAID,
@@ -117,7 +127,8 @@ def _amount(money: Mapping | None) -> tuple[int | None, str | None]:
 
 
 def _our_id(value: Any) -> int | None:
-    return int(value) if isinstance(value, str) and value.isdigit() else None
+    """Our order id in `custom_id`: ASCII digits only ('²'.isdigit() is true, yet int('²') fails)."""
+    return int(value) if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 10 else None
 
 
 # -- PayPal objects in our words ------------------------------------------------------------------------------
@@ -385,7 +396,16 @@ class PayPalProvider:
 
     # Webhook signatures ------------------------------------------------------------------------------------
 
-    def _transmission(self, headers: Mapping[str, str]) -> dict[str, str]:
+    # (connect, read) seconds for a certificate download; with the size cap and a whole-download deadline a slow
+    # or endless answer holds a worker for a few seconds at most.
+    certificate_timeout: tuple[float, float] = (3.0, 4.0)
+
+    def _transmission(self, headers: Mapping[str, str], *, offline: bool) -> dict[str, str]:
+        """The PAYPAL-* transmission headers, checked for everything that costs nothing to check.
+
+        Runs before any call goes out (a certificate download, or PayPal's verify call), so a forged webhook that
+        is not even well-formed, is stale, or names a certificate PayPal would not serve costs us no request.
+        """
         names = {
             "transmission_id": "paypal-transmission-id",
             "transmission_time": "paypal-transmission-time",
@@ -397,41 +417,65 @@ class PayPalProvider:
         missing = [names[key] for key, value in values.items() if not value]
         if missing:
             raise WebhookSignatureError("missing headers: " + ", ".join(header.upper() for header in missing))
+        if values["auth_algo"] != SUPPORTED_AUTH_ALGO:
+            raise WebhookSignatureError(f"unsupported PAYPAL-AUTH-ALGO {values['auth_algo'][:40]}")
+        if not TRANSMISSION_ID.fullmatch(values["transmission_id"]):
+            raise WebhookSignatureError("malformed PAYPAL-TRANSMISSION-ID")
+        sent_at = _instant(values["transmission_time"])
+        if sent_at is None:
+            raise WebhookSignatureError("malformed PAYPAL-TRANSMISSION-TIME")
+        if abs(datetime.now(UTC) - sent_at) > TRANSMISSION_TOLERANCE:
+            raise WebhookSignatureError("PAYPAL-TRANSMISSION-TIME is not recent: a replayed or forged request")
+        if _signature_bytes(values["transmission_sig"]) is None:
+            raise WebhookSignatureError("malformed PAYPAL-TRANSMISSION-SIG")
+        if offline:
+            self._check_cert_url(values["cert_url"])
         return values
 
+    def _check_cert_url(self, url: str) -> None:
+        """Only PayPal's certificate path on a host of PAYPAL_CERT_HOSTS, over https, with nothing else in the URL."""
+        try:
+            parts = urlsplit(url) if len(url) <= MAX_CERT_URL_LENGTH else None
+        except ValueError:
+            parts = None
+        host = ((parts.hostname if parts else "") or "").lower()
+        if parts is None or host not in self._cert_hosts:
+            raise WebhookSignatureError(f"certificate host {host or '?'} is not trusted (PAYPAL_CERT_HOSTS)")
+        if parts.scheme != "https" and not (parts.scheme == "http" and _is_loopback(host)):
+            raise WebhookSignatureError("the certificate must be fetched over https")
+        if (
+            parts.username
+            or parts.password
+            or parts.query
+            or parts.fragment
+            or not CERTIFICATE_PATH.fullmatch(parts.path)
+        ):
+            raise WebhookSignatureError("PAYPAL-CERT-URL is not the address of a PayPal certificate")
+
     def _verify_offline(self, body: bytes, headers: Mapping[str, str]) -> None:
-        sent = self._transmission(headers)
-        if sent["auth_algo"] != "SHA256withRSA":
-            raise WebhookSignatureError(f"unsupported PAYPAL-AUTH-ALGO {sent['auth_algo']}")
+        sent = self._transmission(headers, offline=True)
         message = f"{sent['transmission_id']}|{sent['transmission_time']}|{self._webhook_id}|{zlib.crc32(body)}"
         certificate = self._certificate(sent["cert_url"])
         key = certificate.public_key()
         if not isinstance(key, rsa.RSAPublicKey):
             raise WebhookSignatureError("the PayPal certificate does not hold an RSA key")
+        signature = _signature_bytes(sent["transmission_sig"])
         try:
-            signature = base64.b64decode(sent["transmission_sig"], validate=True)
             key.verify(signature, message.encode(), padding.PKCS1v15(), hashes.SHA256())
-        except (InvalidSignature, binascii.Error, ValueError) as error:
+        except InvalidSignature as error:
             raise WebhookSignatureError("PAYPAL-TRANSMISSION-SIG does not match this body") from error
 
     def _certificate(self, url: str) -> x509.Certificate:
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-        if host not in self._cert_hosts:
-            raise WebhookSignatureError(f"certificate host {host or '?'} is not trusted (PAYPAL_CERT_HOSTS)")
-        if parts.scheme != "https" and not _is_loopback(host):
-            raise WebhookSignatureError("the certificate must be fetched over https")
+        """The certificate at `url` (already checked), from a small cache of the most recently used ones."""
         with self._lock:
-            certificate = self._certificates.get(url)
+            certificate = self._certificates.pop(url, None)
+            if certificate is not None:
+                self._certificates[url] = certificate  # most recently used last: dicts keep insertion order
         if certificate is None:
-            try:
-                response = self._http.get(url, timeout=self._timeout)
-                response.raise_for_status()
-                certificate = x509.load_pem_x509_certificate(response.content)
-            except (requests.RequestException, ValueError) as error:
-                raise WebhookSignatureError(f"could not load the certificate: {error}") from error
+            certificate = self._download_certificate(url)
             with self._lock:
-                if len(self._certificates) >= MAX_CACHED_CERTIFICATES:
+                self._certificates.pop(url, None)
+                while len(self._certificates) >= MAX_CACHED_CERTIFICATES:
                     self._certificates.pop(next(iter(self._certificates)))
                 self._certificates[url] = certificate
         now = datetime.now(UTC)
@@ -439,14 +483,51 @@ class PayPalProvider:
             raise WebhookSignatureError("the PayPal certificate is not valid now")
         return certificate
 
+    def _download_certificate(self, url: str) -> x509.Certificate:
+        connect, read = self.certificate_timeout
+        deadline = time.monotonic() + connect + read
+        try:
+            with self._http.get(url, timeout=(connect, read), stream=True, allow_redirects=False) as response:
+                if response.status_code != 200:
+                    raise WebhookSignatureError(f"could not load the certificate: HTTP {response.status_code}")
+                content = b""
+                for chunk in response.iter_content(8192):
+                    content += chunk
+                    if len(content) > MAX_CERTIFICATE_BYTES or time.monotonic() > deadline:
+                        raise WebhookSignatureError("could not load the certificate: too large or too slow")
+            return x509.load_pem_x509_certificate(content)
+        except (requests.RequestException, ValueError) as error:
+            raise WebhookSignatureError(f"could not load the certificate: {error}") from error
+
     def _verify_postback(self, raw: dict, headers: Mapping[str, str]) -> None:
-        body = {**self._transmission(headers), "webhook_id": self._webhook_id, "webhook_event": raw}
+        body = {**self._transmission(headers, offline=False), "webhook_id": self._webhook_id, "webhook_event": raw}
         try:
             result = self._expect("POST", "/v1/notifications/verify-webhook-signature", body)
         except ProviderError as error:
             raise WebhookSignatureError(f"PayPal could not verify the signature: {error}") from error
         if result.get("verification_status") != "SUCCESS":
             raise WebhookSignatureError("PayPal says the signature does not match")
+
+
+def _instant(value: str) -> datetime | None:
+    """An Internet date-time with its offset (PAYPAL-TRANSMISSION-TIME), or None."""
+    if len(value) > 40:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def _signature_bytes(value: str) -> bytes | None:
+    if len(value) > MAX_SIGNATURE_BYTES * 2:
+        return None
+    try:
+        signature = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return signature if 0 < len(signature) <= MAX_SIGNATURE_BYTES else None
 
 
 def _segment(value: str) -> str:

@@ -15,6 +15,7 @@ import json
 import secrets
 import string
 import threading
+import time
 import uuid
 import zlib
 from dataclasses import dataclass, field
@@ -197,6 +198,8 @@ class FakePayPal(LocalServer):
         self.fail_next: list[tuple] = []  # (status, name, message[, issue]) for the next API calls
         self.next_capture_status = "COMPLETED"
         self.certificate_downloads = 0
+        self.certificate_delay = 0.0  # seconds the certificate download waits before answering (a slow host)
+        self.other_cert_names: set[str] = set()  # more addresses that serve the certificate (cache tests)
         self._replays: dict[tuple[str, str], tuple[int, str]] = {}
         self._invoice_ids: set[str] = set()
         self._key, self._certificate = _self_signed("messageverificationcerts.paypal.com")
@@ -296,11 +299,13 @@ class FakePayPal(LocalServer):
         }
         return self.sign(json.dumps(event, indent=1).encode(), key=key)
 
-    def sign(self, body: bytes, *, key: Any = None, cert_url: str | None = None) -> SignedWebhook:
+    def sign(
+        self, body: bytes, *, key: Any = None, cert_url: str | None = None, sent_at: datetime | None = None
+    ) -> SignedWebhook:
         """Sign a body like PayPal: CRC32 of the body, then SHA256withRSA over the transmission string."""
         event = json.loads(body)
         transmission_id = str(uuid.uuid4())
-        transmission_time = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        transmission_time = (sent_at or datetime.now(UTC)).isoformat(timespec="seconds").replace("+00:00", "Z")
         message = f"{transmission_id}|{transmission_time}|{self.webhook_id}|{zlib.crc32(body)}"
         signature = (key or self._key).sign(message.encode(), padding.PKCS1v15(), hashes.SHA256())
         headers = {
@@ -322,6 +327,8 @@ class FakePayPal(LocalServer):
 
     def _wsgi_app(self, environ: dict, start_response: Any) -> Any:
         request = Request(environ)
+        if self.certificate_delay and request.path.startswith("/v1/notifications/certs/"):
+            time.sleep(self.certificate_delay)  # outside the lock: the rest of the fake keeps answering
         raw = request.get_data(as_text=True)
         try:
             body = json.loads(raw) if raw and request.mimetype == "application/json" else dict(request.form)
@@ -346,7 +353,7 @@ class FakePayPal(LocalServer):
             raise FakeError(404, "NOT_FOUND", f"No route for {request.method} {request.path}") from None
         if endpoint == "certificate":
             self.certificate_downloads += 1
-            if args["cert_name"] != self.cert_name:
+            if args["cert_name"] != self.cert_name and args["cert_name"] not in self.other_cert_names:
                 raise not_found("certificate")
             return Response(self._certificate.public_bytes(serialization.Encoding.PEM), mimetype="text/plain")
         if endpoint == "checkout_page":

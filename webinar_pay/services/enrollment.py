@@ -62,7 +62,7 @@ from ..models import (
     utcnow,
 )
 from . import NotFound, ServiceError, ValidationError
-from .orders import ConcurrentUpdate, IllegalTransition, ticket_token
+from .orders import ConcurrentUpdate, IllegalTransition, join_token
 from .outbox import plan_join_link_message, session_ended
 
 log = logging.getLogger(__name__)
@@ -118,8 +118,8 @@ def _ref(session: LiveSession) -> MeetingRef:
 
 
 def personal_join_url(order: Order) -> str:
-    """Our own revocable link (`/j/<token>`), built without a request so the worker can use it too."""
-    return f"{current_app.config['BASE_URL']}/j/{ticket_token(order)}"
+    """Our own revocable link (`/j/<join token>`), built without a request so the worker can use it too."""
+    return f"{current_app.config['BASE_URL']}/j/{join_token(order)}"
 
 
 # -- session set-up ----------------------------------------------------------------------------------------------

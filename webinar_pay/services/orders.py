@@ -12,13 +12,16 @@ import base64
 import hashlib
 import hmac
 import logging
+import math
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app, url_for
 from flask_babel import gettext as _
-from sqlalchemy import select, update
+from flask_babel import ngettext
+from sqlalchemy import case, false, func, or_, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from integrations.payments import CheckoutRequest, PaymentOutcome, PaymentState, ProviderError
@@ -65,6 +68,11 @@ class ProviderUnavailable(ServiceError):
     http_status = 503
 
 
+class TooManyHolds(ServiceError):
+    code = "too_many_holds"
+    http_status = 429
+
+
 class IllegalTransition(Exception):
     pass
 
@@ -79,29 +87,52 @@ class CheckoutStarted:
     checkout_url: str
 
 
-# -- ticket tokens ---------------------------------------------------------------------------------
-# The token is derived from the secret key and a per-order nonce, so nothing secret is stored and any
-# later email can rebuild the link; a new nonce revokes every old link.
+# -- ticket and join tokens ------------------------------------------------------------------------
+# A token is `<order id>.<HMAC-SHA256(SECRET_KEY, purpose, order id, nonce)>`: nothing secret is stored, any later
+# email can rebuild the link, and a new nonce revokes every old link. The ticket token opens the ticket page (and
+# the order in the API), which can cancel the seat; the join token only leads into the session, so attendees
+# may pass it around (a shared calendar, a forwarded reminder) without handing over their ticket.
+
+TICKET = "ticket"
+JOIN = "join"
+_TOKEN = re.compile(r"([1-9][0-9]{0,9})\.([A-Za-z0-9_-]{32})")
 
 
-def _ticket_signature(order_id: int, nonce: str) -> str:
+def _signature(purpose: str, order_id: int, nonce: str) -> str:
     key = current_app.config["SECRET_KEY"].encode()
-    digest = hmac.new(key, f"ticket:{order_id}:{nonce}".encode(), hashlib.sha256).digest()
+    digest = hmac.new(key, f"{purpose}:{order_id}:{nonce}".encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).decode()[:32]
 
 
-def ticket_token(order: Order) -> str:
-    return f"{order.id}.{_ticket_signature(order.id, order.token_nonce)}"
+def _token(purpose: str, order: Order) -> str:
+    return f"{order.id}.{_signature(purpose, order.id, order.token_nonce)}"
 
 
-def order_for_ticket_token(token: str) -> Order | None:
-    order_id, _sep, signature = (token or "").partition(".")
-    if not order_id.isdigit() or not signature:
+def _order_for_token(purpose: str, token: object) -> Order | None:
+    """Any string (or anything else) gives the order whose token it is for `purpose`, or None."""
+    match = _TOKEN.fullmatch(token) if isinstance(token, str) else None
+    if match is None:
         return None
-    order = get_by_id(Order, int(order_id))
-    if order is None or not hmac.compare_digest(signature, _ticket_signature(order.id, order.token_nonce)):
+    order = get_by_id(Order, int(match[1]))
+    if order is None or not hmac.compare_digest(match[2], _signature(purpose, order.id, order.token_nonce)):
         return None
     return order
+
+
+def ticket_token(order: Order) -> str:
+    return _token(TICKET, order)
+
+
+def order_for_ticket_token(token: object) -> Order | None:
+    return _order_for_token(TICKET, token)
+
+
+def join_token(order: Order) -> str:
+    return _token(JOIN, order)
+
+
+def order_for_join_token(token: object) -> Order | None:
+    return _order_for_token(JOIN, token)
 
 
 def ticket_url(order: Order) -> str:
@@ -110,7 +141,7 @@ def ticket_url(order: Order) -> str:
 
 def join_link(order: Order) -> str:
     """The attendee's personal way in, on our domain: it leads to the platform only while the order is paid."""
-    return current_app.config["BASE_URL"] + url_for("storefront.join", token=ticket_token(order))
+    return current_app.config["BASE_URL"] + url_for("storefront.join", token=join_token(order))
 
 
 def join_destination(order: Order) -> str | None:
@@ -133,6 +164,8 @@ def transition_order(order: Order, to: OrderStatus, actor: str, note: str = "", 
     current = OrderStatus(order.status)
     if to not in ORDER_TRANSITIONS[current]:
         raise IllegalTransition(f"order {order.id}: {current} -> {to} is not allowed")
+    if current == OrderStatus.PENDING:
+        values = {"client_hash": None, **values}  # only the hold limits need it, and only while the seat is held
     now = utcnow()
     result = db.session.execute(
         update(Order)
@@ -203,7 +236,65 @@ def _validate_buyer(name: str, email: str) -> tuple[str, str]:
     return name, email
 
 
-def _hold_seat(session: LiveSession, name: str, email: str, provider_name: str) -> Order:
+def client_hash(address: str | None) -> str | None:
+    """What the hold limits keep of a buyer's network address: a keyed hash, never the address itself."""
+    if not address:
+        return None
+    key = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(key, f"client:{address}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _check_hold_limits(session_id: int, email: str, client: str | None, now: datetime) -> None:
+    """Refuse a new hold when this buyer (email) or this client address already holds enough unpaid seats.
+
+    Called after `_take_seat` in the same transaction: the seat's update locks the session row on PostgreSQL
+    (SQLite serialises writers), so two checkouts at once count each other's holds and cannot both pass.
+    """
+    per_buyer = current_app.config["HOLDS_PER_BUYER"]
+    per_client = current_app.config["HOLDS_PER_CLIENT"] if client else 0
+    if per_buyer <= 0 and per_client <= 0:
+        return
+    by_buyer = Order.email == email
+    by_client = Order.client_hash == client if client else false()
+    buyer_holds, client_holds, first_end = db.session.execute(
+        select(
+            func.count(case((by_buyer, 1))),
+            func.count(case((by_client, 1))),
+            func.min(Order.hold_expires_at),
+        ).where(
+            Order.session_id == session_id,
+            Order.status == OrderStatus.PENDING,
+            Order.holds_seat.is_(True),
+            Order.hold_expires_at > now,
+            or_(by_buyer, by_client),
+        )
+    ).one()
+    buyer_full, client_full = 0 < per_buyer <= buyer_holds, 0 < per_client <= client_holds
+    if not (buyer_full or client_full):
+        return
+    db.session.rollback()
+    minutes = max(math.ceil(((first_end or now) - now).total_seconds() / 60), 1)
+    if buyer_full:
+        held = ngettext(
+            "You already hold %(num)d unpaid seat for this session.",
+            "You already hold %(num)d unpaid seats for this session.",
+            buyer_holds,
+        )
+    else:  # an office or a household behind one address, or one person with many email addresses
+        held = ngettext(
+            "%(num)d unpaid seat for this session is already held from your network.",
+            "%(num)d unpaid seats for this session are already held from your network.",
+            client_holds,
+        )
+    wait = ngettext(
+        "Finish or cancel a checkout you started, or try again in %(num)d minute, when a held seat is released.",
+        "Finish or cancel a checkout you started, or try again in %(num)d minutes, when a held seat is released.",
+        minutes,
+    )
+    raise TooManyHolds(f"{held} {wait}")
+
+
+def _hold_seat(session: LiveSession, name: str, email: str, provider_name: str, client: str | None) -> Order:
     if not session.is_on_sale:
         raise NotOnSale(_("This session is not on sale any more."))
     if not _take_seat(session.id, only_on_sale=True):
@@ -214,6 +305,7 @@ def _hold_seat(session: LiveSession, name: str, email: str, provider_name: str) 
             db.session.rollback()
             raise SoldOut(_("Sorry, this session is sold out."))
     now = utcnow()
+    _check_hold_limits(session.id, email, client, now)
     order = Order(
         session_id=session.id,
         name=name,
@@ -225,6 +317,7 @@ def _hold_seat(session: LiveSession, name: str, email: str, provider_name: str) 
         holds_seat=True,
         hold_expires_at=now + timedelta(minutes=current_app.config["SEAT_HOLD_MINUTES"]) + HOLD_GRACE,
         token_nonce=secrets.token_hex(16),
+        client_hash=client,
     )
     db.session.add(order)
     db.session.flush()
@@ -233,25 +326,33 @@ def _hold_seat(session: LiveSession, name: str, email: str, provider_name: str) 
     return order
 
 
-def start_checkout(session: LiveSession, name: str, email: str, provider_name: str) -> CheckoutStarted:
-    """Hold a seat for the buyer and open the provider's hosted checkout for it."""
+def start_checkout(
+    session: LiveSession, name: str, email: str, provider_name: str, client_address: str | None = None
+) -> CheckoutStarted:
+    """Hold a seat for the buyer and open the provider's hosted checkout for it.
+
+    `client_address` is the buyer's network address (the web layer's `remote_addr`); with the email it bounds
+    how many unpaid seats one buyer can hold at once (`HOLDS_PER_BUYER`, `HOLDS_PER_CLIENT`).
+    """
     name, email = _validate_buyer(name, email)
     # The hot path of a flash sale: it commits twice around the provider's call and writes every value it
     # reads back, so nothing needs reloading after a commit.
     with keep_loaded_across_commits():
-        return _start_checkout(session, name, email, provider_name)
+        return _start_checkout(session, name, email, provider_name, client_hash(client_address))
 
 
-def _start_checkout(session: LiveSession, name: str, email: str, provider_name: str) -> CheckoutStarted:
+def _start_checkout(
+    session: LiveSession, name: str, email: str, provider_name: str, client: str | None
+) -> CheckoutStarted:
     if session.is_free:
-        order = _hold_seat(session, name, email, "free")
+        order = _hold_seat(session, name, email, "free", client)
         free = PaymentState(f"free-{order.id}", PaymentOutcome.PAID, order.id, 0, order.currency)
         confirm_payment(order, free, actor="free registration")
         db.session.commit()
         return CheckoutStarted(order, ticket_url(order))
 
     provider = get_provider(provider_name)
-    order = _hold_seat(session, name, email, provider_name)
+    order = _hold_seat(session, name, email, provider_name, client)
     request = CheckoutRequest(
         order_id=order.id,
         description=session.title,
@@ -259,7 +360,8 @@ def _start_checkout(session: LiveSession, name: str, email: str, provider_name: 
         currency=order.currency,
         email=order.email,
         success_url=ticket_url(order) + "?from=checkout",
-        cancel_url=current_app.config["BASE_URL"] + url_for("storefront.session_page", session_id=session.id),
+        # Stripe and PayPal send a buyer who gives up back here with a plain GET: the landing releases the seat.
+        cancel_url=current_app.config["BASE_URL"] + url_for("storefront.checkout_cancelled", token=ticket_token(order)),
         expires_at=order.hold_expires_at - HOLD_GRACE + CHECKOUT_PAGE_MARGIN,
         idempotency_key=f"checkout-order-{order.id}-{order.token_nonce[:12]}",
     )
@@ -354,17 +456,28 @@ def checkout_expired(order: Order, actor: str) -> str:
 
 
 def cancel_checkout(order: Order) -> None:
-    """The buyer gave up on the payment page: the seat goes back at once."""
+    """The buyer gave up on the payment page: the checkout is closed at the provider and the seat goes back at once.
+
+    A payment the provider took meanwhile is confirmed instead.
+    """
     if order.status != OrderStatus.PENDING:
         raise Conflict(_("This order is %(status)s.", status=order.status))
     if order.provider_ref:
-        state = get_provider(order.provider).cancel_checkout(order.provider_ref)
+        try:
+            state = get_provider(order.provider).cancel_checkout(order.provider_ref)
+        except ProviderError as error:
+            log.warning("could not close the checkout of order %s at %s: %s", order.id, order.provider, error)
+            raise ProviderUnavailable(
+                _("The payment provider could not be reached to close your payment page. Please try again.")
+            ) from error
         if state.outcome == PaymentOutcome.PAID:
             confirm_payment(order, state, actor=f"{order.provider} reconcile")
             db.session.commit()
             return
-    transition_order(lock_order(order), OrderStatus.CANCELLED, actor="buyer")
-    give_seat_back(order)
+    order = lock_order(order)
+    if order.status == OrderStatus.PENDING:
+        transition_order(order, OrderStatus.CANCELLED, actor="buyer")
+        give_seat_back(order)
     db.session.commit()
 
 

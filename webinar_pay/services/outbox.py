@@ -403,7 +403,9 @@ def render_email(
     )
     if template_of(kind) in INVITE_KINDS:
         cancelled = kind in NOTICES
-        url = ticket if cancelled or order.id == 0 else join_link(order)
+        # Calendars get shared: the invitation carries the join link (which leads nowhere once the seat is gone),
+        # never the ticket link, which can cancel the seat.
+        url = join_link(order) if order.id else join_url or ticket
         email.ics = build_ics(_invitation(order, session, creator, url, sequence, cancelled), now)
     return email
 

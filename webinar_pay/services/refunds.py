@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -88,13 +89,17 @@ def plan_refund(order: Order, reason: str, amount: int | None = None, key: str |
     return refund
 
 
-def refunded_so_far(order: Order) -> int:
-    """What is given back or on its way: every refund that has not failed."""
-    return db.session.scalar(
-        select(func.coalesce(func.sum(Refund.amount), 0)).where(
-            Refund.order_id == order.id, Refund.status != RefundStatus.FAILED
-        )
+OUTSTANDING = (RefundStatus.PENDING, RefundStatus.SUCCEEDED)
+
+
+def refunded_so_far(order: Order, *, besides: int | None = None) -> int:
+    """What is given back or on its way: the refunds that succeeded or are pending (but for the one `besides`)."""
+    query = select(func.coalesce(func.sum(Refund.amount), 0)).where(
+        Refund.order_id == order.id, Refund.status.in_(OUTSTANDING)
     )
+    if besides is not None:
+        query = query.where(Refund.id != besides)
+    return db.session.scalar(query)
 
 
 def _hold_order(order_id: int) -> Order:
@@ -110,8 +115,14 @@ def _hold_order(order_id: int) -> Order:
 
 
 def _check_amount(amount, remaining: int) -> int:
+    """The amount a request asks for, as it came (JSON): a whole number of minor units within what is left."""
     if amount is None:
         return remaining
+    if isinstance(amount, float) and not math.isfinite(amount):  # JSON's 1e999999 is inf
+        raise ValidationError(
+            _("Please correct the marked fields."),
+            fields={"amount": _("Enter an amount between 1 and %(remaining)d.", remaining=remaining)},
+        )
     if isinstance(amount, bool) or not isinstance(amount, int):
         raise ValidationError(
             _("Please correct the marked fields."),
@@ -216,7 +227,13 @@ def _send(refund_id: int, now: datetime, actor: str) -> bool:
     db.session.commit()
     if claimed.rowcount != 1:
         return False
-    refund = db.session.get(Refund, refund_id)
+    order = _hold_order(db.session.get(Refund, refund_id).order_id)
+    refund = _fit_to_balance(order, db.session.get(Refund, refund_id, populate_existing=True), actor)
+    db.session.commit()
+    if refund is None:
+        return False
+    if refund.id != refund_id:  # replaced by a refund of what is left: send that one instead
+        return _send(refund.id, max(now, utcnow()), actor)
     order = db.session.get(Order, refund.order_id)
     try:
         result = get_provider(refund.provider).refund(
@@ -239,6 +256,36 @@ def _send(refund_id: int, now: datetime, actor: str) -> bool:
     _settle(refund, RefundStatus(result.status), actor)
     db.session.commit()
     return True
+
+
+def _fit_to_balance(order: Order, refund: Refund, actor: str) -> Refund | None:
+    """Before a refund goes (again) to its provider: what is still to give back, read under the order's lock.
+
+    Others may have been refunded since it was planned (a failed refund retried after a later one succeeded).
+    Nothing left: the refund is cancelled, with the reason. Less left than its amount: it is cancelled and a refund
+    of what is left, with a key of its own (a provider refuses a key sent again with another amount), replaces it.
+    Returns the refund to send, or None. The caller holds the order (`_hold_order`) and commits.
+    """
+    left = order.amount - refunded_so_far(order, besides=refund.id)
+    if refund.amount <= left:
+        return refund
+    amount = _money(refund.amount, refund.currency)
+    given = _money(order.amount - left, order.currency)
+    refund.status = RefundStatus.CANCELLED
+    refund.next_attempt_at = None
+    if left <= 0:
+        refund.last_error = _("Not sent: %(given)s, all of the payment, has been refunded otherwise.", given=given)
+        note(order, actor, _("Refund of %(amount)s cancelled. %(reason)s", amount=amount, reason=refund.last_error))
+        return None
+    refund.last_error = _(
+        "Not sent: %(given)s has been refunded otherwise, so only %(left)s is left to give back.",
+        given=given, left=_money(left, order.currency),
+    )  # fmt: skip
+    note(order, actor, _("Refund of %(amount)s replaced by one of what is left. %(reason)s",
+                         amount=amount, reason=refund.last_error))  # fmt: skip
+    replacement = plan_refund(order, refund.reason, left)
+    db.session.flush()
+    return replacement
 
 
 def _settle(refund: Refund, status: RefundStatus, actor: str) -> None:
@@ -483,6 +530,7 @@ def refund_progress(session: LiveSession) -> RefundProgress:
         .where(Order.session_id == session.id)
         .order_by(Refund.id)
     ).all()
+    refunds = [r for r in refunds if r.status != RefundStatus.CANCELLED]  # superseded, not part of the work
     return RefundProgress(
         total=len(refunds),
         succeeded=sum(r.status == RefundStatus.SUCCEEDED for r in refunds),
@@ -492,13 +540,25 @@ def refund_progress(session: LiveSession) -> RefundProgress:
 
 
 def retry_refund(refund: Refund) -> None:
-    """The creator's "retry" on a refund the provider refused (the cause fixed): it is sent again. Commits."""
+    """The creator's "retry" on a refund the provider refused (the cause fixed): it is sent again. Commits.
+
+    Only what is still to give back goes (`_fit_to_balance`, under the order's lock): a refund that later refunds
+    made unnecessary is cancelled (Conflict, with the reason), one larger than what is left is replaced.
+    """
+    order = _hold_order(refund.order_id)
+    refund = db.session.get(Refund, refund.id, populate_existing=True)
     if refund.status != RefundStatus.FAILED:
+        db.session.rollback()
         raise Conflict(_("Only a failed refund can be retried."))
-    refund.status = RefundStatus.PENDING
-    refund.attempts = 0
-    refund.next_attempt_at = utcnow()
-    note(db.session.get(Order, refund.order_id), "creator", _("Failed refund sent again."))
+    to_send = _fit_to_balance(order, refund, "creator")
+    if to_send is None:
+        db.session.commit()
+        raise Conflict(refund.last_error)
+    if to_send is refund:
+        refund.status = RefundStatus.PENDING
+        refund.attempts = 0
+        refund.next_attempt_at = utcnow()
+        note(order, "creator", _("Failed refund sent again."))
     db.session.commit()
 
 

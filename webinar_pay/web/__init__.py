@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime as babel_format_datetime
@@ -61,9 +63,43 @@ def platform_label(platform: str) -> str:
     return {"zoom": "Zoom", "youtube": _("YouTube live stream"), "link": _("A link I provide")}.get(platform, platform)
 
 
+class ChunkedBodyLimit:
+    """MAX_CONTENT_LENGTH for chunked bodies too (no Content-Length), which Werkzeug cuts off at the limit in silence.
+
+    Such a body is read here up to the limit and one byte more, never further. Within the limit it goes on with its
+    length, as a body that declared it; past it, it is declared one byte too long, which Werkzeug refuses with 413
+    at the first read, exactly as a declared body that is too large, before anything parses it.
+    """
+
+    def __init__(self, wsgi_app, limit: int) -> None:
+        self.wsgi_app = wsgi_app
+        self.limit = limit
+
+    def __call__(self, environ: dict[str, Any], start_response):
+        if self.limit and "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():  # a Content-Length is moot
+            data = _read_at_most(environ["wsgi.input"], self.limit + 1)
+            del environ["HTTP_TRANSFER_ENCODING"]  # the body is de-chunked now; a chunked request's length is ignored
+            environ["CONTENT_LENGTH"] = str(len(data))
+            if len(data) <= self.limit:
+                environ["wsgi.input"] = io.BytesIO(data)
+        return self.wsgi_app(environ, start_response)
+
+
+def _read_at_most(stream, size: int) -> bytes:
+    data = bytearray()
+    while len(data) < size:
+        part = stream.read(min(size - len(data), 64 * 1024))
+        if not part:
+            break
+        data += part
+    return bytes(data)
+
+
 def init_app(app: Flask) -> None:
     from ..services.payments import in_demo_mode
     from ..services.refunds import can_self_cancel, cancellation_deadline
+
+    app.wsgi_app = ChunkedBodyLimit(app.wsgi_app, app.config["MAX_CONTENT_LENGTH"] or 0)
     from . import api, auth, dashboard, emails, health, mailbox, storefront, webhooks
 
     for module in (storefront, auth, dashboard, api, webhooks, emails, mailbox, health):
@@ -129,6 +165,18 @@ def init_app(app: Flask) -> None:
         if _wants_json():
             return error_response("internal_error", message, 500)
         return render_template("error.html", message=message), 500
+
+    @app.errorhandler(413)
+    def too_large(error):
+        limit = app.config["MAX_CONTENT_LENGTH"]
+        message = (
+            _("This request is too large: at most %(kib)d KiB are accepted.", kib=limit // 1024)
+            if limit
+            else _("This request is too large.")
+        )
+        if _wants_json():
+            return error_response("too_large", message, 413)
+        return render_template("error.html", message=message), 413
 
     @app.errorhandler(429)
     def too_many(error):

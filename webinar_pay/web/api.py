@@ -156,7 +156,13 @@ def session_orders(session_id: int):
 def checkout(session_id: int):
     body = _json_body()
     session = public_session(session_id)
-    started = start_checkout(session, body.get("name", ""), body.get("email", ""), str(body.get("provider", "")))
+    started = start_checkout(
+        session,
+        body.get("name", ""),
+        body.get("email", ""),
+        str(body.get("provider", "")),
+        client_address=request.remote_addr,
+    )
     order = started.order
     return jsonify(
         order_id=order.id,

@@ -14,7 +14,7 @@ from ..money import MoneyError, major_input_value, normalize_currency, to_minor
 from ..services import ServiceError, ValidationError
 from ..services.creators import update_profile
 from ..services.enrollment import failed_enrollments, retry_enrollment, retry_failed_enrollments
-from ..services.orders import creator_order, ticket_token
+from ..services.orders import creator_order, join_token
 from ..services.refunds import cancel_session, refund_progress, refunded_so_far, retry_refund
 from ..services.refunds import refund_order as refund_order_service
 from ..services.sessions import (
@@ -152,7 +152,7 @@ def session_detail(session_id: int):
         session=session,
         orders=session.orders,
         failed_enrollments=failed_enrollments(session),
-        ticket_token=ticket_token,
+        join_token=join_token,
         refund_progress=refund_progress(session),
     )
 

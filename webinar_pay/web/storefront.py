@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -14,6 +14,8 @@ from ..services.orders import (
     ConcurrentUpdate,
     cancel_checkout,
     join_destination,
+    join_token,
+    order_for_join_token,
     order_for_ticket_token,
     start_checkout,
     ticket_token,
@@ -60,7 +62,9 @@ def checkout(session_id: int):
     form = request.form
     provider_name = form.get("provider") or next(iter(providers()), "")
     try:
-        started = start_checkout(session, form.get("name", ""), form.get("email", ""), provider_name)
+        started = start_checkout(
+            session, form.get("name", ""), form.get("email", ""), provider_name, client_address=request.remote_addr
+        )
     except ServiceError as error:
         return _render_session(session, error.fields, form, error.message, error.http_status)
     return redirect(started.checkout_url, code=303)
@@ -89,6 +93,7 @@ def ticket(token: str):
         order=order,
         session=order.session,
         token=token,
+        join_token=join_token(order),
         from_checkout=request.args.get("from") == "checkout",
         stream=ticket_stream(order),
     )
@@ -119,15 +124,15 @@ def ticket_status(token: str):
 
 @bp.get("/j/<token>")
 def join(token: str):
-    order = _ticket_order(token)
+    """The personal join link: its own token, which opens nothing but this redirect (never the ticket)."""
+    order = order_for_join_token(token)
+    if order is None:
+        message = _("This join link is not valid. Your personal join link is on your ticket page and in our emails.")
+        return _private(current_app.make_response((render_template("error.html", message=message), 404)))
     destination = join_destination(order)
     if destination is None:
         page = render_template(
-            "storefront/join_unavailable.html",
-            order=order,
-            session=order.session,
-            token=token,
-            stream=ticket_stream(order),
+            "storefront/join_unavailable.html", order=order, session=order.session, stream=ticket_stream(order)
         )
         return _private(current_app.make_response((page, 403)))
     return _private(redirect(destination, code=303))
@@ -143,8 +148,29 @@ def demo_room(registrant_id: str):
 
 @bp.post("/t/<token>/release")
 def release_seat(token: str):
-    cancel_checkout(_ticket_order(token))
+    try:
+        cancel_checkout(_ticket_order(token))
+    except ConcurrentUpdate:
+        db.session.rollback()  # paid or expired at this very moment: the ticket shows which
     return redirect(url_for(".ticket", token=token), code=303)
+
+
+@bp.get("/t/<token>/cancelled")
+def checkout_cancelled(token: str):
+    """The checkout's `cancel_url`: Stripe and PayPal send a buyer who gives up here with a plain GET.
+
+    The seat is released at once (the provider's page is closed first, so it cannot be paid after all); the token
+    is the buyer's own secret, and a second visit finds the order no longer pending and changes nothing.
+    """
+    order = _ticket_order(token)
+    if order.status == OrderStatus.PENDING:
+        try:
+            cancel_checkout(order)
+        except ConcurrentUpdate:
+            db.session.rollback()
+        except ServiceError as error:
+            flash(error.message)
+    return _private(redirect(url_for(".ticket", token=token), code=303))
 
 
 @bp.post("/t/<token>/cancel")

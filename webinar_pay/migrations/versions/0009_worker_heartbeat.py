@@ -1,14 +1,14 @@
 """Worker heartbeats: one row per worker process, for `worker --check` and /readyz
 
 Revision ID: 0009_worker_heartbeat
-Revises: 0007_zoom_ownership
+Revises: 0008_hold_limits
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0009_worker_heartbeat"
-down_revision = "0007_zoom_ownership"
+down_revision = "0008_hold_limits"
 branch_labels = None
 depends_on = None
 
