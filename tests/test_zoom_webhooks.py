@@ -87,6 +87,20 @@ def test_bad_signature_stale_timestamp_and_unsigned_events_are_refused(zoom_app,
     assert _events(zoom_app) == 0
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [{"x-zm-request-timestamp": "²"}, {"x-zm-signature": "v0=é"}, {"x-zm-request-timestamp": "", "x-zm-signature": ""}],
+)
+def test_odd_signature_headers_are_refused_with_a_400(zoom_app, fake_zoom, headers):
+    event = fake_zoom.event("meeting.started", fake_zoom.add_meeting())
+    sent = {"Content-Type": "application/json", "x-zm-request-timestamp": str(int(time.time())),
+            "x-zm-signature": "v0=" + "0" * 64}  # fmt: skip
+    sent.update({name: value.encode() for name, value in headers.items()})  # the raw bytes a client may send
+    response = requests.post(zoom_app.hook, data=event.body, headers=sent, timeout=10)
+    assert response.status_code == 400 and response.json()["error"] == "invalid_signature"
+    assert _events(zoom_app) == 0
+
+
 def test_start_end_replay_and_attendance(zoom_app, fake_zoom, fake_stripe):
     buyers = ["bo@example.com", "Ann@Example.com", "absent@example.com"]
     session_id, meeting_id, checkouts = _paid_session(zoom_app, fake_zoom, fake_stripe, buyers)

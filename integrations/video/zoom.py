@@ -311,7 +311,8 @@ def verify_webhook(secret: str, body: bytes, headers: Mapping[str, str], *, now:
         raise VideoWebhookError("no Zoom webhook secret token is configured")
     timestamp = headers.get("x-zm-request-timestamp") or ""
     signature = headers.get("x-zm-signature") or ""
-    if not timestamp.isdigit() or not signature:
+    # ASCII digits only: "²".isdigit() is true, and compare_digest refuses non-ASCII text.
+    if not (timestamp.isascii() and timestamp.isdigit() and signature.isascii() and signature):
         raise VideoWebhookError("missing x-zm-signature or x-zm-request-timestamp")
     if not hmac.compare_digest(signature, webhook_signature(secret, timestamp, body)):
         raise VideoWebhookError("the x-zm-signature does not match this body")
