@@ -51,7 +51,7 @@ def clean_text(value: Any, *, max_length: int, multiline: bool = False, required
 
 
 # An absolute http(s) URL as RFC 3986 spells it (host names, no IPv6 literal): ASCII only, no space, every `%`
-# followed by two hex digits. The OpenAPI document publishes the same pattern.
+# followed by two hex digits. The OpenAPI document publishes its outline, `^https?://\S+$`.
 _PCHAR = r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})"
 URL_PATTERN = (
     r"^https?://"
