@@ -246,10 +246,14 @@ def _planned_order_ids(session: LiveSession) -> Select:
     return _paid_order_ids(session).where(exists().where(other.order_id == Order.id))
 
 
-def _has(kind: str, order_id) -> Exists:
-    """The order whose id is `order_id` (a column of the statement at hand) has a `kind` message."""
-    other = aliased(OutboxMessage)
-    return exists().where(other.order_id == order_id, other.kind == kind)
+def _has(kind, order_id, status: OutboxStatus | None = None) -> Exists:
+    """Whether the order `order_id` (a column of the statement at hand) has a message of `kind` (a kind, or a
+    column of kinds), in `status` if given."""
+    other = aliased(OutboxMessage, name="other")
+    conditions = [other.order_id == order_id, other.kind == kind]
+    if status is not None:
+        conditions.append(other.status == status)
+    return exists().where(*conditions)
 
 
 def _next_sequence_of(order_id) -> ScalarSelect:
@@ -309,31 +313,37 @@ def _due(moment: datetime):
     return literal(moment, UTCDateTime())
 
 
-def _plan_missing(order_ids: Select, kinds: Mapping[str, datetime], *conditions, sequence=None) -> int:
-    """`_arm` for the orders that have no row of a kind yet: one INSERT ... SELECT for all of them."""
+def _plan_missing(
+    order_ids: Select, kinds: Mapping[str, datetime], *, sequence: str | None = None, unless: str | None = None
+) -> int:
+    """`_arm` for the orders that have no row of a kind yet (nor of kind `unless`): one INSERT ... SELECT.
+
+    `sequence="next"` gives each new row the order's next invitation SEQUENCE, else 0.
+    """
     if not kinds:
         return 0
     planned = union_all(
         *(select(literal(kind, String(40)).label("kind"), _due(due).label("due_at")) for kind, due in kinds.items())
     ).subquery("planned")
-    other = aliased(OutboxMessage)
+    orders = order_ids.subquery("orders_concerned")
     now = utcnow()
     rows = (
         select(
-            Order.id,
+            orders.c.id,
             planned.c.kind,
             planned.c.due_at,
             literal(OutboxStatus.PENDING.value, String(20)),
             literal(0),
-            _next_sequence_of(Order.id) if sequence == "next" else literal(0),
+            _next_sequence_of(orders.c.id) if sequence == "next" else literal(0),
             _due(now),
             _due(now),
         )
-        .select_from(Order)
+        .select_from(orders)
         .join(planned, true())
-        .where(Order.id.in_(order_ids), *conditions)
-        .where(~exists().where(other.order_id == Order.id, other.kind == planned.c.kind))
+        .where(~_has(planned.c.kind, orders.c.id))
     )
+    if unless:
+        rows = rows.where(~_has(unless, orders.c.id))
     columns = ["order_id", "kind", "due_at", "status", "attempts", "ics_sequence", "created_at", "updated_at"]
     result = db.session.execute(insert(OutboxMessage).from_select(columns, rows, include_defaults=False))
     return result.rowcount
@@ -344,7 +354,7 @@ def cancel_messages(order: Order, notice: str | None = None, now: datetime | Non
     if notice not in {None, REFUND, CANCELLED}:
         raise ValueError(f"unknown notice {notice!r}")
     order_ids = select(Order.id).where(Order.id == order.id)
-    _cancel_all(order_ids, f"order {order.status}", OutboxMessage.kind.not_in(NOTICES))
+    _cancel_all(order_ids, f"order {order.status}", OutboxMessage.kind.not_in(sorted(NOTICES)))
     if notice:
         _plan_missing(order_ids, {notice: now or utcnow()}, sequence="next")
 
@@ -374,18 +384,16 @@ def move_messages(session: LiveSession, notify: bool = True, now: datetime | Non
         OutboxMessage.status == OutboxStatus.PENDING, ~_has(MISSED_YOU, OutboxMessage.order_id),
         due_at=thank_you,
     )  # fmt: skip
-    _plan_missing(orders, {THANK_YOU: thank_you}, ~_has(MISSED_YOU, Order.id))
+    _plan_missing(orders, {THANK_YOU: thank_you}, unless=MISSED_YOU)
     if notify:
         # A confirmation not sent yet carries the new time itself; the others get the update.
-        waiting = select(OutboxMessage.order_id).where(
-            OutboxMessage.kind == CONFIRMATION, OutboxMessage.status == OutboxStatus.PENDING
-        )
+        unsent = _has(CONFIRMATION, Order.id, OutboxStatus.PENDING)
         _update(
             OutboxMessage.order_id.in_(orders), OutboxMessage.kind == CONFIRMATION,
             OutboxMessage.status == OutboxStatus.PENDING,
             ics_sequence=_next_sequence_of(OutboxMessage.order_id),
         )  # fmt: skip
-        told = orders.where(Order.id.not_in(waiting))
+        told = orders.where(~unsent)
         _rearm_all(told, {SESSION_MOVED: now}, sequence=_next_sequence_of(OutboxMessage.order_id))
         _plan_missing(told, {SESSION_MOVED: now}, sequence="next")
     return db.session.scalar(select(func.count()).select_from(orders.subquery()))
@@ -394,7 +402,7 @@ def move_messages(session: LiveSession, notify: bool = True, now: datetime | Non
 def session_cancelled(session: LiveSession, now: datetime | None = None) -> int:
     """Every paid attendee: pending messages cancelled, a cancellation email planned. The caller commits."""
     orders = _paid_order_ids(session)
-    _cancel_all(orders, "session cancelled", OutboxMessage.kind.not_in(NOTICES))
+    _cancel_all(orders, "session cancelled", OutboxMessage.kind.not_in(sorted(NOTICES)))
     _plan_missing(orders, {CANCELLED: now or utcnow()}, sequence="next")
     return db.session.scalar(select(func.count()).select_from(orders.subquery()))
 
