@@ -85,7 +85,11 @@ def test_a_session_stored_at_the_end_of_the_calendar_cannot_take_pages_down(app,
         session.starts_at = datetime(9999, 12, 31, 23, 30, tzinfo=UTC)  # 00:30 on 1 January 10000 in Paris
         db.session.commit()
 
-    for path in ["/", f"/s/{created['id']}"]:
+    status, started = Api(client).post(
+        f"{SESSIONS}/{created['id']}/checkout", {"name": "Bo", "email": "bo@example.com", "provider": "stripe"}
+    )
+    assert status == 201, started
+    for path in ["/", f"/s/{created['id']}", started["ticket_url"].removeprefix(app.config["BASE_URL"])]:
         response = client.get(path)
         assert response.status_code == 200, path
         assert "9999-12-31 23:30 UTC" in response.get_data(as_text=True)
