@@ -4,7 +4,13 @@ from decimal import Decimal, InvalidOperation
 
 from babel.numbers import format_currency, get_currency_precision, list_currencies
 
-_KNOWN_CURRENCIES = frozenset(list_currencies())
+# The ISO 4217 codes Babel knows, current and historic; the OpenAPI document enumerates the same list.
+CURRENCIES: tuple[str, ...] = tuple(sorted(list_currencies()))
+_KNOWN_CURRENCIES = frozenset(CURRENCIES)
+# No price or refund comes near this (the sessions' own limit is far lower); beyond it a typed amount is refused
+# before any arithmetic, so that '1e999999' costs nothing.
+MAX_MAJOR_DIGITS = 15
+MAX_TYPED_LENGTH = 40
 
 
 class MoneyError(ValueError):
@@ -12,7 +18,8 @@ class MoneyError(ValueError):
 
 
 def normalize_currency(code: str) -> str:
-    code = (code or "").strip().upper()
+    """A currency code as a person types it (any case, surrounding spaces) in its ISO 4217 spelling."""
+    code = code.strip().upper() if isinstance(code, str) else ""
     if len(code) != 3 or code not in _KNOWN_CURRENCIES:
         raise MoneyError(f"{code or 'empty'} is not an ISO 4217 currency code")
     return code
@@ -25,17 +32,23 @@ def exponent(currency: str) -> int:
 
 def to_minor(amount: str, currency: str) -> int:
     """'25.50' EUR -> 2550; refuses more decimals than the currency has ('10.5' JPY is an error)."""
+    typed = str(amount).strip().replace(",", ".")
+    if len(typed) > MAX_TYPED_LENGTH:
+        raise MoneyError("this amount is too large")
     try:
-        value = Decimal(str(amount).strip().replace(",", "."))
+        value = Decimal(typed)
     except InvalidOperation:
-        raise MoneyError(f"{amount!r} is not a number") from None
+        raise MoneyError(f"{typed!r} is not a number") from None
     if not value.is_finite() or value < 0:
         raise MoneyError("the price must be zero or more")
+    if value and value.adjusted() >= MAX_MAJOR_DIGITS:
+        raise MoneyError("this amount is too large")
     try:
         scaled = value.scaleb(exponent(currency))
-    except ArithmeticError:  # decimal.Overflow: '1e999999' is a finite Decimal, but not once scaled
-        raise MoneyError(f"{amount!r} is too large") from None
-    if scaled != scaled.to_integral_value():
+        whole = scaled == scaled.to_integral_value()
+    except ArithmeticError:  # an exponent far below the currency's decimals
+        whole = False
+    if not whole:
         raise MoneyError(f"{currency} has {exponent(currency)} decimal places")
     return int(scaled)
 

@@ -4,6 +4,7 @@ import hashlib
 import re
 import secrets
 from collections.abc import Mapping
+from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
@@ -16,20 +17,37 @@ from integrations.video import UserNotFound, VideoConfigurationError, VideoError
 from ..extensions import db
 from ..models import ApiToken, Creator, utcnow
 from . import ValidationError
+from .text import TextError, clean_text, clean_url, is_clean
 from .timezones import is_valid_timezone
 
 MIN_PASSWORD_LENGTH = 10
+MAX_NAME_LENGTH = 120  # the column's length
+MAX_EMAIL_LENGTH = 254  # RFC 5321's limit, and the column's
 # Checked against when the email is unknown so that both answers take the same time.
 _DUMMY_HASH = generate_password_hash("timing-equaliser-password")
 
 
 def normalize_email(email: str) -> str:
     try:
-        return validate_email((email or "").strip(), check_deliverability=False).normalized.lower()
-    except EmailNotValidError:
+        email = clean_text(email or "", max_length=MAX_EMAIL_LENGTH)
+        return validate_email(email, check_deliverability=False).normalized.lower()
+    except (TextError, EmailNotValidError):
         raise ValidationError(
             _("Enter a valid email address."), fields={"email": _("Enter a valid email address.")}
         ) from None
+
+
+def clean_name(name: Any) -> str:
+    """A person's name as shown on pages and in email headers: one line, at most 120 characters."""
+    try:
+        name = clean_text(name, max_length=MAX_NAME_LENGTH, required=False)
+    except TextError as error:
+        message = error.message
+    else:
+        if name:
+            return name
+        message = _("Enter your name.")
+    raise ValidationError(message, fields={"name": message})
 
 
 def create_creator(email: str, name: str, password: str, timezone: str = "UTC") -> Creator:
@@ -38,9 +56,10 @@ def create_creator(email: str, name: str, password: str, timezone: str = "UTC") 
         email = normalize_email(email)
     except ValidationError as error:
         errors.update(error.fields)
-    name = (name or "").strip()
-    if not name:
-        errors["name"] = _("Enter your name.")
+    try:
+        name = clean_name(name)
+    except ValidationError as error:
+        errors.update(error.fields)
     if len(password or "") < MIN_PASSWORD_LENGTH:
         errors["password"] = _("Use at least %(n)d characters.", n=MIN_PASSWORD_LENGTH)
     if not is_valid_timezone(timezone):
@@ -56,6 +75,8 @@ def create_creator(email: str, name: str, password: str, timezone: str = "UTC") 
 
 
 def find_creator(email: str) -> Creator | None:
+    if not is_clean(email) or len(email) > MAX_EMAIL_LENGTH:
+        return None  # no account has such an address, and PostgreSQL would refuse a NUL in the query
     return db.session.scalar(select(Creator).where(func.lower(Creator.email) == email.strip().lower()))
 
 
@@ -95,9 +116,10 @@ def update_profile(creator: Creator, raw: Mapping[str, str]) -> Creator:
     """Name, time zone, what attendees see of the creator in emails (reply-to address, colour, logo), and the
     creator's own Zoom user (checked with Zoom when it changes, see `find_zoom_user`)."""
     errors: dict[str, str] = {}
-    name = (raw.get("name") or "").strip()
-    if not name or len(name) > 120:
-        errors["name"] = _("Enter your name.")
+    try:
+        name = clean_name(raw.get("name", ""))
+    except ValidationError as error:
+        errors.update(error.fields)
     timezone = raw.get("timezone") or creator.timezone
     if not is_valid_timezone(timezone):
         errors["timezone"] = _("Choose a time zone from the list.")
@@ -111,8 +133,13 @@ def update_profile(creator: Creator, raw: Mapping[str, str]) -> Creator:
     if colour and not BRAND_COLOUR.match(colour):
         errors["brand_colour"] = _("Use a colour such as #3b5bdb.")
     logo_url = (raw.get("logo_url") or "").strip() or None
-    if logo_url and not (logo_url.startswith("https://") and len(logo_url) <= 500):
-        errors["logo_url"] = _("Enter a full https:// address of an image.")
+    if logo_url:
+        try:
+            logo_url = clean_url(logo_url)
+        except TextError:
+            logo_url = ""
+        if not logo_url.startswith("https://"):
+            errors["logo_url"] = _("Enter a full https:// address of an image.")
     zoom_user: VideoUser | None = _linked_zoom_user(creator)
     if "zoom_user" in raw and not _is_linked(creator, raw.get("zoom_user") or ""):
         wanted = (raw.get("zoom_user") or "").strip()

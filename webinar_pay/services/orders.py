@@ -41,7 +41,7 @@ from ..models import (
     utcnow,
 )
 from . import Conflict, NotFound, ServiceError, ValidationError
-from .creators import normalize_email
+from .creators import clean_name, normalize_email
 from .outbox import REFUND, cancel_messages, plan_messages
 from .payments import provider as get_provider
 
@@ -224,9 +224,10 @@ def lock_order(order: Order) -> Order:
 
 def _validate_buyer(name: str, email: str) -> tuple[str, str]:
     errors = {}
-    name = name.strip() if isinstance(name, str) else ""
-    if not name or len(name) > 120:
-        errors["name"] = _("Enter your name.")
+    try:
+        name = clean_name(name)
+    except ValidationError as error:
+        errors.update(error.fields)
     try:
         email = normalize_email(email if isinstance(email, str) else "")
     except ValidationError as error:

@@ -17,8 +17,9 @@ import contextlib
 import logging
 import smtplib
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -28,8 +29,22 @@ from flask import current_app, has_request_context, render_template
 from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from flask_mail import Connection, Message
-from sqlalchemy import select, update
-from sqlalchemy.orm import selectinload
+from sqlalchemy import (
+    Exists,
+    ScalarSelect,
+    Select,
+    String,
+    case,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    true,
+    union_all,
+    update,
+)
+from sqlalchemy.orm import aliased, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from integrations.mail import classify_smtp_error
@@ -46,6 +61,7 @@ from ..models import (
     OutboxStatus,
     Refund,
     SessionStatus,
+    UTCDateTime,
     utcnow,
 )
 from ..money import format_amount
@@ -71,6 +87,14 @@ OVERRUN_LIMIT = timedelta(hours=6)
 
 def reminder_kind(minutes: int) -> str:
     return f"{REMINDER}:{minutes}"
+
+
+def reminder_minutes(kind: str) -> int | None:
+    """60 for `reminder:60`; None for any other kind, or a reminder kind no session can have."""
+    name, _sep, minutes = kind.partition(":")
+    if name != REMINDER or not (minutes.isascii() and minutes.isdigit()) or len(minutes) > 6:
+        return None
+    return int(minutes)
 
 
 def template_of(kind: str) -> str:
@@ -144,7 +168,19 @@ def _cancel(row: OutboxMessage, reason: str) -> None:
 def _thank_you_due(session: LiveSession) -> datetime:
     grace = timedelta(minutes=_setting("THANK_YOU_GRACE_MINUTES", 30))
     ended_at = session.ended_at  # set from Zoom's meeting.ended
-    return (ended_at or session.ends_at) + grace
+    return _later(ended_at or _ends_at(session), grace)
+
+
+def _later(moment: datetime, delta: timedelta) -> datetime:
+    """`moment + delta`, stopping at the calendar's last instant rather than failing."""
+    try:
+        return moment + delta
+    except OverflowError:
+        return datetime.max.replace(tzinfo=UTC)
+
+
+def _ends_at(session: LiveSession) -> datetime:
+    return _later(session.starts_at, timedelta(minutes=session.duration_minutes))
 
 
 def _plan_schedule(rows: dict[str, OutboxMessage], order: Order, session: LiveSession, now: datetime) -> None:
@@ -192,17 +228,135 @@ def plan_join_link_message(order: Order, now: datetime | None = None) -> bool:
     return True
 
 
+# -- changes to many messages at once ---------------------------------------------------------------------------------
+# A session's move or cancellation touches every attendee's messages. Each kind of change is one statement for the
+# whole session (an UPDATE, or an INSERT ... SELECT of the rows still missing), whatever the number of attendees:
+# the same rules as `_arm` and `_cancel`, written in SQL.
+
+_WAITING = (OutboxStatus.PENDING, OutboxStatus.FAILED)  # what a cancellation cancels; a claimed row is the dispatcher's
+
+
+def _paid_order_ids(session: LiveSession) -> Select:
+    return select(Order.id).where(Order.session_id == session.id, Order.status == OrderStatus.PAID)
+
+
+def _planned_order_ids(session: LiveSession) -> Select:
+    """Paid orders that have messages planned (every order paid since the outbox exists)."""
+    other = aliased(OutboxMessage)
+    return _paid_order_ids(session).where(exists().where(other.order_id == Order.id))
+
+
+def _has(kind, order_id, status: OutboxStatus | None = None) -> Exists:
+    """Whether the order `order_id` (a column of the statement at hand) has a message of `kind` (a kind, or a
+    column of kinds), in `status` if given."""
+    other = aliased(OutboxMessage, name="other")
+    conditions = [other.order_id == order_id, other.kind == kind]
+    if status is not None:
+        conditions.append(other.status == status)
+    return exists().where(*conditions)
+
+
+def _next_sequence_of(order_id) -> ScalarSelect:
+    """One more than the highest invitation SEQUENCE among the order's messages (0 without any)."""
+    other = aliased(OutboxMessage)
+    return (
+        select(func.coalesce(func.max(other.ics_sequence), -1) + 1).where(other.order_id == order_id).scalar_subquery()
+    )
+
+
+def _forget_loaded_messages() -> None:
+    """Set-based changes bypass the objects this session holds: make it read them again on next use."""
+    for loaded in list(db.session.identity_map.values()):
+        if isinstance(loaded, OutboxMessage):
+            db.session.expire(loaded)
+
+
+def _update(*conditions, **values) -> int:
+    result = db.session.execute(
+        update(OutboxMessage).where(*conditions).values(**values).execution_options(synchronize_session=False)
+    )
+    _forget_loaded_messages()
+    return result.rowcount
+
+
+def _cancel_all(order_ids: Select, reason: str, *conditions) -> int:
+    """`_cancel` for every matching message of these orders."""
+    return _update(
+        OutboxMessage.order_id.in_(order_ids), OutboxMessage.status.in_(_WAITING), *conditions,
+        status=OutboxStatus.CANCELLED, last_error=reason,
+    )  # fmt: skip
+
+
+def _rearm_all(order_ids: Select, kinds: Mapping[str, datetime], sequence=None) -> int:
+    """`_arm` for the existing rows of `kinds` (kind -> due time): pending again unless claimed, due at that time."""
+    if not kinds:
+        return 0
+    was_pending = OutboxMessage.status == OutboxStatus.PENDING
+    values: dict[str, Any] = {
+        "status": OutboxStatus.PENDING,
+        "attempts": case((was_pending, OutboxMessage.attempts), else_=0),
+        "last_error": case((was_pending, OutboxMessage.last_error), else_=None),
+        "claimed_at": None,
+        "due_at": case({kind: _due(due_at) for kind, due_at in kinds.items()}, value=OutboxMessage.kind),
+    }
+    if sequence is not None:
+        values["ics_sequence"] = sequence
+    return _update(
+        OutboxMessage.order_id.in_(order_ids),
+        OutboxMessage.kind.in_(list(kinds)),
+        OutboxMessage.status != OutboxStatus.SENDING,
+        **values,
+    )
+
+
+def _due(moment: datetime):
+    return literal(moment, UTCDateTime())
+
+
+def _plan_missing(
+    order_ids: Select, kinds: Mapping[str, datetime], *, sequence: str | None = None, unless: str | None = None
+) -> int:
+    """`_arm` for the orders that have no row of a kind yet (nor of kind `unless`): one INSERT ... SELECT.
+
+    `sequence="next"` gives each new row the order's next invitation SEQUENCE, else 0.
+    """
+    if not kinds:
+        return 0
+    planned = union_all(
+        *(select(literal(kind, String(40)).label("kind"), _due(due).label("due_at")) for kind, due in kinds.items())
+    ).subquery("planned")
+    orders = order_ids.subquery("orders_concerned")
+    now = utcnow()
+    rows = (
+        select(
+            orders.c.id,
+            planned.c.kind,
+            planned.c.due_at,
+            literal(OutboxStatus.PENDING.value, String(20)),
+            literal(0),
+            _next_sequence_of(orders.c.id) if sequence == "next" else literal(0),
+            _due(now),
+            _due(now),
+        )
+        .select_from(orders)
+        .join(planned, true())
+        .where(~_has(planned.c.kind, orders.c.id))
+    )
+    if unless:
+        rows = rows.where(~_has(unless, orders.c.id))
+    columns = ["order_id", "kind", "due_at", "status", "attempts", "ics_sequence", "created_at", "updated_at"]
+    result = db.session.execute(insert(OutboxMessage).from_select(columns, rows, include_defaults=False))
+    return result.rowcount
+
+
 def cancel_messages(order: Order, notice: str | None = None, now: datetime | None = None) -> None:
     """Cancel what is still pending for the order; `notice` (`refund` or `cancelled`) is then sent. Caller commits."""
     if notice not in {None, REFUND, CANCELLED}:
         raise ValueError(f"unknown notice {notice!r}")
-    now = now or utcnow()
-    rows = _rows(order)
-    for kind, row in rows.items():
-        if kind not in NOTICES:
-            _cancel(row, f"order {order.status}")
-    if notice and notice not in rows:
-        _arm(rows, order, notice, now, sequence=_next_sequence(rows))
+    order_ids = select(Order.id).where(Order.id == order.id)
+    _cancel_all(order_ids, f"order {order.status}", OutboxMessage.kind.not_in(sorted(NOTICES)))
+    if notice:
+        _plan_missing(order_ids, {notice: now or utcnow()}, sequence="next")
 
 
 def move_messages(session: LiveSession, notify: bool = True, now: datetime | None = None) -> int:
@@ -212,41 +366,56 @@ def move_messages(session: LiveSession, notify: bool = True, now: datetime | Non
     new .ics SEQUENCE). Returns the number of attendees re-planned. The caller commits.
     """
     now = now or utcnow()
-    count = 0
-    for order in _paid_orders(session):
-        rows = _rows(order)
-        if not rows:
-            continue
-        _plan_schedule(rows, order, session, now)
-        if notify:
-            confirmation = rows.get(CONFIRMATION)
-            if confirmation is not None and confirmation.status == OutboxStatus.PENDING:
-                confirmation.ics_sequence = _next_sequence(rows)  # not sent yet: it carries the new time
-            else:
-                _arm(rows, order, SESSION_MOVED, now, sequence=_next_sequence(rows))
-        count += 1
-    return count
+    orders = _planned_order_ids(session)
+    # Reminders still ahead, armed again or planned; the others cancelled (never sent late).
+    reminders = {reminder_kind(minutes): session.starts_at - timedelta(minutes=minutes)
+                 for minutes in sorted(set(session.reminder_offsets or []))}  # fmt: skip
+    reminders = {kind: due_at for kind, due_at in reminders.items() if due_at > now}
+    _cancel_all(
+        orders, "reminder time passed or removed",
+        OutboxMessage.kind.like(f"{REMINDER}:%"), OutboxMessage.kind.not_in(list(reminders)),
+    )  # fmt: skip
+    _rearm_all(orders, reminders)
+    _plan_missing(orders, reminders)
+    # The thank-you follows the end, unless "sorry we missed you" replaced it or it went out already.
+    thank_you = _thank_you_due(session)
+    _update(
+        OutboxMessage.order_id.in_(orders), OutboxMessage.kind == THANK_YOU,
+        OutboxMessage.status == OutboxStatus.PENDING, ~_has(MISSED_YOU, OutboxMessage.order_id),
+        due_at=thank_you,
+    )  # fmt: skip
+    _plan_missing(orders, {THANK_YOU: thank_you}, unless=MISSED_YOU)
+    if notify:
+        # A confirmation not sent yet carries the new time itself; the others get the update.
+        unsent = _has(CONFIRMATION, Order.id, OutboxStatus.PENDING)
+        _update(
+            OutboxMessage.order_id.in_(orders), OutboxMessage.kind == CONFIRMATION,
+            OutboxMessage.status == OutboxStatus.PENDING,
+            ics_sequence=_next_sequence_of(OutboxMessage.order_id),
+        )  # fmt: skip
+        told = orders.where(~unsent)
+        _rearm_all(told, {SESSION_MOVED: now}, sequence=_next_sequence_of(OutboxMessage.order_id))
+        _plan_missing(told, {SESSION_MOVED: now}, sequence="next")
+    return db.session.scalar(select(func.count()).select_from(orders.subquery()))
 
 
 def session_cancelled(session: LiveSession, now: datetime | None = None) -> int:
     """Every paid attendee: pending messages cancelled, a cancellation email planned. The caller commits."""
-    orders = _paid_orders(session)
-    for order in orders:
-        cancel_messages(order, notice=CANCELLED, now=now)
-    return len(orders)
+    orders = _paid_order_ids(session)
+    _cancel_all(orders, "session cancelled", OutboxMessage.kind.not_in(sorted(NOTICES)))
+    _plan_missing(orders, {CANCELLED: now or utcnow()}, sequence="next")
+    return db.session.scalar(select(func.count()).select_from(orders.subquery()))
 
 
 def session_ended(session: LiveSession, now: datetime | None = None) -> int:
     """Zoom says the session ended: pending thank-yous go out after the grace period from now. Caller commits."""
     now = now or utcnow()
     due_at = now + timedelta(minutes=_setting("THANK_YOU_GRACE_MINUTES", 30))
-    moved = 0
-    for order in _paid_orders(session):
-        row = _rows(order).get(THANK_YOU)
-        if row is not None and row.status == OutboxStatus.PENDING:
-            row.due_at = due_at
-            moved += 1
-    return moved
+    return _update(
+        OutboxMessage.order_id.in_(_paid_order_ids(session)), OutboxMessage.kind == THANK_YOU,
+        OutboxMessage.status == OutboxStatus.PENDING,
+        due_at=due_at,
+    )  # fmt: skip
 
 
 def resend(order: Order, kind: str = CONFIRMATION, now: datetime | None = None) -> OutboxMessage:
@@ -261,14 +430,6 @@ def resend(order: Order, kind: str = CONFIRMATION, now: datetime | None = None) 
     _arm(rows, order, kind, now or utcnow())
     db.session.commit()
     return rows[kind]
-
-
-def _paid_orders(session: LiveSession) -> list[Order]:
-    return list(
-        db.session.scalars(
-            select(Order).where(Order.session_id == session.id, Order.status == OrderStatus.PAID).order_by(Order.id)
-        )
-    )
 
 
 def delivery_log(session: LiveSession) -> dict[int, list[OutboxMessage]]:
@@ -311,14 +472,18 @@ def _url_context():
 
 
 def _when(moment: datetime, zone: str) -> str:
+    """The instant in the zone, in words; an instant the zone cannot show (the calendar's edge) is given in UTC."""
     locale = str(get_locale() or "en")
-    return format_datetime(moment, "EEEE d MMMM y, HH:mm zzzz", tzinfo=ZoneInfo(zone), locale=locale)
+    try:
+        return format_datetime(moment, "EEEE d MMMM y, HH:mm zzzz", tzinfo=ZoneInfo(zone), locale=locale)
+    except (OverflowError, ValueError, LookupError):
+        return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
 
 
 def _context(
     kind: str, order: Order, session: LiveSession, creator: Creator, join_url: str | None, ticket: str
 ) -> dict[str, Any]:
-    minutes = int(kind.split(":", 1)[1]) if template_of(kind) == REMINDER else None
+    minutes = reminder_minutes(kind)
     reply_to = creator.reply_to or creator.email
     return {
         "kind": kind,
@@ -332,7 +497,7 @@ def _context(
         "logo_url": creator.logo_url,
         "starts_local": _when(session.starts_at, session.timezone),
         "starts_utc": _when(session.starts_at, "UTC"),
-        "ends_local": _when(session.ends_at, session.timezone),
+        "ends_local": _when(_ends_at(session), session.timezone),
         "duration_minutes": session.duration_minutes,
         "amount": format_amount(order.amount, order.currency, locale=str(get_locale() or "en")) if order.amount else "",
         "join_url": join_url,
@@ -371,7 +536,7 @@ def _invitation(order: Order, session: LiveSession, creator: Creator, url: str, 
         uid=f"order-{order.id}@{host}",
         sequence=sequence,
         starts_at=session.starts_at,
-        ends_at=session.ends_at,
+        ends_at=_ends_at(session),
         summary=session.title,
         description=_("Your place: %(url)s", url=url),
         url=url,
@@ -434,8 +599,7 @@ def preview(session: LiveSession, kind: str, now: datetime | None = None) -> Ema
     """What an attendee would receive, for the creator: a made-up attendee, nothing stored."""
     if kind == REMINDER:
         kind = reminder_kind((session.reminder_offsets or [60])[0])
-    name, _sep, minutes = kind.partition(":")
-    if name not in TEMPLATES or (name == REMINDER) != minutes.isdigit() or len(minutes) > 6:
+    if kind not in TEMPLATES and reminder_minutes(kind) is None:
         raise NotFound(_("No such message."))
     sample = Order(
         id=0, session_id=session.id, name=_("Alex Example"), email="alex@example.com", amount=session.price,
@@ -537,7 +701,7 @@ def _thank_you_not_yet(message: OutboxMessage, now: datetime) -> datetime | None
         return None
     session = db.session.get(LiveSession, db.session.get(Order, message.order_id).session_id)
     started, ended = session.started_at, session.ended_at
-    if started is not None and ended is None and now < session.ends_at + OVERRUN_LIMIT:
+    if started is not None and ended is None and now < _later(_ends_at(session), OVERRUN_LIMIT):
         return now + timedelta(minutes=_setting("THANK_YOU_GRACE_MINUTES", 30))
     return None
 

@@ -10,6 +10,7 @@ pending emails go, and the attendee gets the refund email.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import math
 import secrets
@@ -144,13 +145,13 @@ def refund_order(
     The same `key` twice returns the first refund and sends nothing again; two different requests at once
     can together refund at most what was paid.
     """
-    if key is not None and (not key.strip() or len(key) > MAX_KEY_LENGTH):
-        raise ValidationError(_("The idempotency key must be 1 to %(n)d characters.", n=MAX_KEY_LENGTH))
-    key = f"{order.id}:{key}" if key else None
+    if key is not None and (not key.strip() or len(key) > MAX_KEY_LENGTH or not (key.isascii() and key.isprintable())):
+        raise ValidationError(_("The idempotency key must be 1 to %(n)d printable ASCII characters.", n=MAX_KEY_LENGTH))
+    key = _stored_key(order.id, key) if key else None
     if key is not None:
         existing = _refund_by_key(key)
         if existing is not None:
-            return existing, False
+            return _same_request(existing, amount), False
     order = _hold_order(order.id)
     if order.status not in REFUNDABLE or order.amount == 0 or order.payment_ref is None:
         db.session.rollback()
@@ -170,7 +171,7 @@ def refund_order(
         db.session.commit()
     except IntegrityError:  # the same key from a concurrent request won
         db.session.rollback()
-        return _refund_by_key(key), False
+        return _same_request(_refund_by_key(key), amount), False
     _send(refund.id, utcnow(), actor)
     refund = db.session.get(Refund, refund.id)
     if refund.status == RefundStatus.FAILED:
@@ -182,6 +183,32 @@ def refund_order(
 
 def _refund_by_key(key: str) -> Refund | None:
     return db.session.scalar(select(Refund).where(Refund.idempotency_key == key))
+
+
+class IdempotencyKeyReused(ServiceError):
+    code = "idempotency_key_reused"
+    http_status = 422
+
+
+def _stored_key(order_id: int, key: str) -> str:
+    """The client's key, scoped to the order; hashed when both would not fit the column."""
+    stored = f"{order_id}:{key}"
+    if len(stored) > MAX_KEY_LENGTH:
+        stored = f"{order_id}:{hashlib.sha256(key.encode()).hexdigest()}"[:MAX_KEY_LENGTH]
+    return stored
+
+
+def _same_request(existing: Refund, amount) -> Refund:
+    """A key names one request: sent again with another amount, it is a mistake to report, never the first refund.
+
+    Without `amount` ("all that is left") the request is taken as the same one.
+    """
+    if amount is not None and amount != existing.amount:
+        raise IdempotencyKeyReused(
+            _("This Idempotency-Key was used for a refund of %(amount)d; use a new key for another amount.",
+              amount=existing.amount)
+        )  # fmt: skip
+    return existing
 
 
 # -- sending -------------------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -13,6 +13,7 @@ from flask import Flask, jsonify, render_template, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
+from markupsafe import Markup
 
 from ..extensions import db, login_manager
 from ..models import Creator
@@ -27,11 +28,33 @@ CONTENT_SECURITY_POLICY = (
 
 
 def format_in_zone(moment: datetime, zone: str, fmt: str = "full") -> str:
-    """A UTC instant as people in `zone` read it, in the visitor's language."""
+    """A UTC instant as people in `zone` read it, in the visitor's language.
+
+    Never fails a page: an instant the zone cannot show (at the calendar's edge) or an unknown zone is shown in UTC.
+    """
     locale = str(get_locale() or "en")
     pattern = "EEEE d MMMM y, HH:mm" if fmt == "full" else "d MMM y, HH:mm"
-    text = babel_format_datetime(moment, pattern, tzinfo=ZoneInfo(zone), locale=locale)
-    return f"{text} ({get_timezone_name(ZoneInfo(zone), 'short', locale=locale, return_zone=False)})"
+    try:
+        text = babel_format_datetime(moment, pattern, tzinfo=ZoneInfo(zone), locale=locale)
+        return f"{text} ({get_timezone_name(ZoneInfo(zone), 'short', locale=locale, return_zone=False)})"
+    except (OverflowError, ValueError, LookupError):
+        return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+
+
+def html_datetime(moment: datetime) -> str:
+    """The value of a `<time datetime>` attribute: a UTC instant to the second (HTML allows at most milliseconds)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def html_attributes(attributes: dict) -> Markup:
+    """Jinja's xmlattr with HTML's boolean attributes: `required=True` is written `required`; False is left out."""
+    parts = []
+    for name, value in sorted(attributes.items()):
+        if value is True:
+            parts.append(Markup(" {}").format(name))
+        elif value is not False and value is not None:
+            parts.append(Markup(' {}="{}"').format(name, value))
+    return Markup("").join(parts)
 
 
 def money(minor: int, currency: str) -> str:
@@ -105,6 +128,8 @@ def init_app(app: Flask) -> None:
     for module in (storefront, auth, dashboard, api, webhooks, emails, mailbox, health):
         app.register_blueprint(module.bp)
     app.add_template_global(format_in_zone)
+    app.add_template_filter(html_datetime)
+    app.add_template_filter(html_attributes)
     app.add_template_global(money)
     app.add_template_global(can_self_cancel)
     app.add_template_global(cancellation_deadline)
@@ -154,9 +179,13 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(405)
     def method_not_allowed(error):
+        message = _("This method is not allowed here.")
         if _wants_json():
-            return error_response("method_not_allowed", _("This method is not allowed here."), 405)
-        return render_template("error.html", message=_("This method is not allowed here.")), 405
+            response, status = error_response("method_not_allowed", message, 405)
+        else:
+            response, status = app.make_response(render_template("error.html", message=message)), 405
+        response.headers["Allow"] = ", ".join(sorted(error.valid_methods or ()))  # RFC 9110: what is allowed
+        return response, status
 
     @app.errorhandler(500)
     def internal_error(error):

@@ -13,6 +13,7 @@ from ..models import LiveSession, Order, Refund
 from ..services import ValidationError
 from ..services.creators import creator_for_api_token
 from ..services.orders import creator_order, order_for_ticket_token, start_checkout, ticket_token, ticket_url
+from ..services.payments import providers
 from ..services.refunds import refund_order
 from ..services.sessions import (
     create_session,
@@ -23,15 +24,22 @@ from ..services.sessions import (
 )
 from ..services.sessions import update_session as update_session_service
 from . import error_response
-from .openapi import OPENAPI
+from .openapi import CHECKOUT_PROVIDERS, OPENAPI
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
 
 
+MAX_TOKEN_LENGTH = 200  # ours are about 50 characters
+
+
 def _bearer() -> str | None:
+    """The bearer token sent, if it can be one of ours: printable ASCII (anything else is simply no token)."""
     scheme, _sep, token = request.headers.get("Authorization", "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or len(token) > MAX_TOKEN_LENGTH:
+        return None
+    return token if token.isascii() and token.isprintable() else None
 
 
 def _unauthorized(message: str):
@@ -53,8 +61,14 @@ def token_required(view):
     return wrapper
 
 
-def _json_body() -> dict:
-    body = request.get_json(silent=True)
+def _json_body(optional: bool = False) -> dict:
+    """The request's JSON object; with `optional`, an empty body is an empty object."""
+    if optional and not request.get_data():
+        return {}
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # nested deeper than the parser goes: no request of ours looks like that
+        body = None
     if not isinstance(body, dict):
         raise ValidationError(_("The request body must be a JSON object."))
     return body
@@ -156,12 +170,16 @@ def session_orders(session_id: int):
 def checkout(session_id: int):
     body = _json_body()
     session = public_session(session_id)
+    provider = body.get("provider")
+    if provider is None:  # as the HTML form does: the first payment method this deployment offers
+        provider = next(iter(providers()), "")
+    elif provider not in CHECKOUT_PROVIDERS:
+        raise ValidationError(
+            _("Please correct the marked fields."),
+            fields={"provider": _("Choose one of: %(choices)s.", choices=", ".join(providers()))},
+        )
     started = start_checkout(
-        session,
-        body.get("name", ""),
-        body.get("email", ""),
-        str(body.get("provider", "")),
-        client_address=request.remote_addr,
+        session, body.get("name", ""), body.get("email", ""), provider, client_address=request.remote_addr
     )
     order = started.order
     return jsonify(
@@ -203,9 +221,7 @@ def refund_json(refund: Refund) -> dict:
 @bp.post("/orders/<int:order_id>/refund")
 @token_required
 def refund(order_id: int):
-    body = request.get_json(silent=True) if request.get_data() else {}
-    if not isinstance(body, dict):
-        raise ValidationError(_("The request body must be a JSON object."))
+    body = _json_body(optional=True)
     order = creator_order(g.creator.id, order_id)
     made, created = refund_order(
         order, body.get("amount"), actor=f"creator {g.creator.email} (API)", key=request.headers.get("Idempotency-Key")

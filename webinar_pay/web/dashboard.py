@@ -37,10 +37,33 @@ def require_login() -> None:
     pass
 
 
+INTEGER_FIELDS = ("duration_minutes", "capacity", "cancellation_hours")
+
+
+def _whole_number(text: str) -> int | str:
+    """'90' -> 90; anything else stays text, which the service refuses with its own message."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 12 else text
+
+
 def _form_to_fields(form) -> tuple[dict, dict[str, str]]:
-    """The form shows the price as a creator types it ('25.00'); the service takes minor units."""
-    raw = {name: form.get(name, "") for name in FIELDS if name in form}
+    """What the form sends, as the service takes it (JSON values): an empty box is a field left unset, numbers are
+    numbers, the currency any case, reminders a list, and the price typed as people write it ('25.00') in minor
+    units."""
+    raw = {name: form.get(name, "").strip() or None for name in FIELDS if name in form}
     errors = {}
+    for name in INTEGER_FIELDS:
+        if raw.get(name):
+            raw[name] = _whole_number(raw[name])
+    if raw.get("reminder_offsets_minutes"):
+        parts = [part.strip() for part in raw["reminder_offsets_minutes"].replace(";", ",").split(",") if part.strip()]
+        offsets = [_whole_number(part) for part in parts]
+        if all(isinstance(offset, int) for offset in offsets):
+            raw["reminder_offsets_minutes"] = offsets
+    if raw.get("currency"):
+        try:
+            raw["currency"] = normalize_currency(raw["currency"])
+        except MoneyError:
+            pass  # refused by the service along with any other mistake
     if "price" in raw:
         try:
             raw["price"] = to_minor(raw["price"] or "0", normalize_currency(form.get("currency", "")))
@@ -63,7 +86,11 @@ def _form_values(session: LiveSession | None) -> dict:
             "price": "0",
         }
     values = {name: getattr(session, name, "") or "" for name in FIELDS}
-    values["starts_at"] = session.starts_at.astimezone(ZoneInfo(session.timezone)).strftime("%Y-%m-%dT%H:%M")
+    try:
+        local_start = session.starts_at.astimezone(ZoneInfo(session.timezone))
+    except OverflowError:  # a start near the end of the calendar, stored before starts were bounded
+        local_start = session.starts_at
+    values["starts_at"] = local_start.strftime("%Y-%m-%dT%H:%M")
     values["price"] = major_input_value(session.price, session.currency)
     values["reminder_offsets_minutes"] = ", ".join(str(m) for m in session.reminder_offsets)
     values["cancellation_hours"] = "" if session.cancellation_hours is None else session.cancellation_hours

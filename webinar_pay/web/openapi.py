@@ -8,9 +8,36 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..services.sessions import READ_ONLY_FIELDS
+from ..money import CURRENCIES
+from ..services.creators import MAX_EMAIL_LENGTH, MAX_NAME_LENGTH
+from ..services.sessions import (
+    CURRENCY_CODES,
+    MAX_CANCELLATION_HOURS,
+    MAX_CAPACITY,
+    MAX_DESCRIPTION_LENGTH,
+    MAX_DURATION_MINUTES,
+    MAX_PRICE,
+    MAX_REMINDER_OFFSET,
+    MAX_REMINDERS,
+    MAX_TITLE_LENGTH,
+    MAX_ZOOM_MEETING_ID,
+    MIN_REMINDER_OFFSET,
+    MIN_ZOOM_MEETING_ID,
+    READ_ONLY_FIELDS,
+    STARTS_AT_PATTERN,
+    ZOOM_KINDS,
+    ZOOM_MEETING_ID_PATTERN,
+)
+from ..services.text import MAX_URL_LENGTH
 
 JSON = "application/json"
+# The payment methods a checkout may name; a deployment offers some of them (`sandbox` in demo mode only).
+CHECKOUT_PROVIDERS = ("stripe", "paypal", "sandbox")
+# What `services.text.clean_text` refuses, as JSON Schema patterns: control characters (a text of several lines
+# keeps tab, LF and CR; a one-line value refuses the Unicode line separators too).
+IDEMPOTENCY_KEY = "^[ -~]*[!-~][ -~]*$"  # printable ASCII, not only spaces
+ONE_LINE = "^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029]*$"
+SEVERAL_LINES = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$"
 
 
 # -- small builders --------------------------------------------------------------------------------------
@@ -88,33 +115,55 @@ UTC_TIME = {
     "description": "An instant in UTC, ISO 8601 ending in `Z`.",
     "examples": ["2030-06-01T16:30:00Z"],
 }
-TITLE = {"type": "string", "minLength": 1, "maxLength": 200, "description": "Surrounding spaces are trimmed."}
-DESCRIPTION = {"type": "string", "description": "Free text; cut at 20,000 characters."}
+TITLE = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_TITLE_LENGTH,
+    "pattern": ONE_LINE,
+    "description": "One line, no control characters; surrounding spaces are trimmed.",
+}
+DESCRIPTION = {
+    "type": ["string", "null"],
+    "maxLength": MAX_DESCRIPTION_LENGTH,
+    "pattern": SEVERAL_LINES,
+    "description": "Free text of several lines (no control characters but tab and line breaks); null empties it.",
+}
 TIMEZONE = {
     "type": "string",
     "description": "IANA time zone the session is announced in; buyers see times in it.",
     "examples": ["Europe/Paris"],
 }
-DURATION = {"type": "integer", "minimum": 1, "maximum": 1440, "description": "Length in minutes."}
+DURATION = {"type": "integer", "minimum": 1, "maximum": MAX_DURATION_MINUTES, "description": "Length in minutes."}
 PRICE = {
     "type": "integer",
     "minimum": 0,
-    "maximum": 100_000_000,
+    "maximum": MAX_PRICE,
     "description": "Seat price in minor units of `currency` (cents; yen for JPY). 0 makes a free session.",
     "examples": [2500],
 }
-CAPACITY = {"type": "integer", "minimum": 1, "maximum": 100_000, "description": "Number of seats."}
+CAPACITY = {"type": "integer", "minimum": 1, "maximum": MAX_CAPACITY, "description": "Number of seats."}
 PLATFORM = {
     "type": "string",
     "enum": ["zoom", "youtube", "link"],
     "description": "Where the session happens: a Zoom meeting or webinar, a YouTube live stream, or any join link.",
 }
-ZOOM_KIND = {"type": "string", "enum": ["meeting", "webinar"], "description": "Zoom only; `meeting` by default."}
-HTTP_URL = {"type": "string", "format": "uri", "pattern": "^https?://"}
+ZOOM_KIND = {"type": "string", "enum": list(ZOOM_KINDS), "description": "Zoom only; `meeting` by default."}
+HTTP_URL = {
+    "type": "string",
+    "format": "uri",
+    "maxLength": MAX_URL_LENGTH,
+    # The outline of `services.text.URL_PATTERN` (what the server checks in full): cheaper for schema tools.
+    "pattern": "^https?://\\S+$",
+    "description": "A full http:// or https:// address as RFC 3986 writes it: ASCII, no spaces, `%` + two hex digits.",
+}
 REMINDERS = {
     "type": "array",
-    "items": {"type": "integer", "minimum": 1, "maximum": 86_400},
-    "description": "Reminder emails, in minutes before the start. Duplicates are dropped; returned largest first.",
+    "maxItems": MAX_REMINDERS,
+    "items": {"type": "integer", "minimum": MIN_REMINDER_OFFSET, "maximum": MAX_REMINDER_OFFSET},
+    "description": (
+        f"Reminder emails, in minutes before the start: at most {MAX_REMINDERS}, each {MIN_REMINDER_OFFSET} minutes "
+        "to 30 days. Duplicates are dropped; returned largest first."
+    ),
     "examples": [[1440, 60]],
 }
 
@@ -123,10 +172,12 @@ SESSION_INPUT_FIELDS = {
     "description": DESCRIPTION,
     "starts_at": {
         "type": "string",
+        "pattern": STARTS_AT_PATTERN,
         "description": (
             "ISO 8601 date and time. With an offset (`Z`, `+02:00`) it is that instant; without one it is a wall-clock "
-            "time in `timezone`, refused if the clocks skip it (DST gap). A time in the past is accepted, but such a "
-            "session cannot be published."
+            "time in `timezone`, refused if the clocks skip it (DST gap). A new start (creating, or moving a session) "
+            "lies between a day ago and five years from now; a time in the past is accepted, but such a session "
+            "cannot be published."
         ),
         "examples": ["2030-06-01T18:30:00+02:00", "2030-06-01T18:30"],
     },
@@ -135,30 +186,44 @@ SESSION_INPUT_FIELDS = {
     "price": PRICE,
     "currency": {
         "type": "string",
-        "pattern": "^[A-Za-z]{3}$",
-        "description": "ISO 4217 code, any case; stored upper case.",
+        "enum": list(CURRENCY_CODES),
+        "description": "ISO 4217 code, upper or lower case; stored upper case.",
         "examples": ["EUR"],
     },
     "capacity": CAPACITY,
     "platform": PLATFORM,
     "zoom_meeting_id": {
-        "type": "string",
-        "pattern": "^(?: *[0-9]){9,12} *$",
+        "anyOf": [
+            {"type": "string", "pattern": ZOOM_MEETING_ID_PATTERN},
+            {"type": "integer", "minimum": MIN_ZOOM_MEETING_ID, "maximum": MAX_ZOOM_MEETING_ID},
+            {"type": "null"},
+        ],
         "description": (
-            "Zoom meeting or webinar ID, 9 to 12 digits (spaces ignored). It must require registration with manual "
-            "approval (checked at publish). Left out for a zoom session, the app schedules the meeting at publish."
+            "Zoom meeting or webinar ID, 9 to 12 digits (as text, spaces ignored, or a number). It must require "
+            "registration with manual approval (checked at publish). Left out, null or blank for a zoom session: the "
+            "ID the session has, else the app schedules the meeting at publish. Checked whatever the platform."
         ),
         "examples": ["123 4567 8901"],
     },
-    "zoom_kind": ZOOM_KIND,
-    "youtube_url": {**HTTP_URL, "description": "Required when `platform` is youtube."},
-    "join_link": {**HTTP_URL, "description": "Required when `platform` is link; sent to buyers once they have paid."},
+    "zoom_kind": {**nullable(ZOOM_KIND), "description": "Zoom only; `meeting` by default (null: unchanged)."},
+    "youtube_url": {
+        **nullable(HTTP_URL),
+        "description": "Required when `platform` is youtube (checked whatever the platform); null: unchanged.",
+    },
+    "join_link": {
+        **nullable(HTTP_URL),
+        "description": "Required when `platform` is link; sent to buyers once they have paid. Null: unchanged.",
+    },
     "replay_url": {**nullable(HTTP_URL), "description": "A recording, sent with the thank-you email; null removes it."},
-    "reminder_offsets_minutes": {**REMINDERS, "description": REMINDERS["description"] + " Default [1440, 60]."},
+    "reminder_offsets_minutes": {
+        **REMINDERS,
+        "type": ["array", "null"],
+        "description": REMINDERS["description"] + " Default [1440, 60]; null or [] for none.",
+    },
     "cancellation_hours": {
         "type": ["integer", "null"],
         "minimum": 0,
-        "maximum": 8760,
+        "maximum": MAX_CANCELLATION_HOURS,
         "description": (
             "Attendees may cancel from their ticket page for a full, automatic refund until this many hours before "
             "the start; shown before purchase. Null (the default): no self-cancellation."
@@ -170,8 +235,26 @@ SESSION_INPUT_FIELDS = {
 CREATE_REQUIRED = ["title", "starts_at", "timezone", "duration_minutes", "price", "currency", "capacity", "platform"]
 
 
+def links_to_session() -> dict:
+    """OpenAPI links from a response whose body is a Session to what can be done with it next."""
+    return {
+        name: {"operationId": operation, "parameters": {"session_id": "$response.body#/id"}}
+        for name, operation in (
+            ("GetSession", "getSession"),
+            ("UpdateSession", "updateSession"),
+            ("PublishSession", "publishSession"),
+            ("ListSessionOrders", "listSessionOrders"),
+            ("StartCheckout", "startCheckout"),
+        )
+    }
+
+
 def platform_needs(platform: str, field: str) -> dict:
-    return {"if": {"properties": {"platform": {"const": platform}}}, "then": {"required": [field]}}
+    """A session on `platform` is created with `field` (not null)."""
+    return {
+        "if": {"properties": {"platform": {"const": platform}}, "required": ["platform"]},
+        "then": {"required": [field], "properties": {field: {"type": "string"}}},
+    }
 
 
 # -- the document ------------------------------------------------------------------------------------------------
@@ -218,7 +301,10 @@ OPENAPI: dict = {
                 "summary": "Create a session (as a draft)",
                 "requestBody": json_body("SessionInput", "The new session."),
                 "responses": {
-                    "201": json_response("Created, in status `draft`.", schema("Session")),
+                    "201": {
+                        **json_response("Created, in status `draft`.", schema("Session")),
+                        "links": links_to_session(),
+                    },
                     "401": UNAUTHORIZED,
                     "422": VALIDATION_FAILED,
                 },
@@ -244,7 +330,8 @@ OPENAPI: dict = {
                     "Only the fields sent change. Switching `platform` needs that platform's field "
                     "(`youtube_url` or `join_link`) unless the session already has it; for zoom a meeting ID "
                     "that is not sent is kept, or the app schedules a meeting at publish. "
-                    "`capacity` cannot drop below `seats_taken`."
+                    "`capacity` cannot drop below `seats_taken`. Moving a published zoom session to another meeting "
+                    "checks that meeting as publishing does."
                 ),
                 "requestBody": json_body("SessionPatch", "The fields to change."),
                 "responses": {
@@ -253,6 +340,7 @@ OPENAPI: dict = {
                     "404": NOT_FOUND,
                     "409": CONFLICT,
                     "422": VALIDATION_FAILED,
+                    "503": ref("responses", "VideoPlatformUnavailable"),
                 },
             },
         },
@@ -300,12 +388,27 @@ OPENAPI: dict = {
                     "Holds a seat for the buyer and opens the payment provider's hosted checkout: send the buyer to "
                     "`checkout_url`. The seat is held until `hold_expires_at`; the order becomes `paid` when the "
                     "provider confirms the payment. For a free session the order is `paid` at once and "
-                    "`checkout_url` is the ticket page. Rate limited per client address."
+                    "`checkout_url` is the ticket page. Without `provider`, the first payment method this deployment "
+                    "offers is used, as on the sales page. Rate limited per client address."
                 ),
                 "security": PUBLIC,
                 "requestBody": json_body("CheckoutInput", "The buyer."),
                 "responses": {
-                    "201": json_response("The order was created and a seat is held.", schema("CheckoutStarted")),
+                    "201": {
+                        **json_response("The order was created and a seat is held.", schema("CheckoutStarted")),
+                        "links": {
+                            "GetOrder": {
+                                "operationId": "getOrder",
+                                "parameters": {"order_id": "$response.body#/order_id"},
+                                "description": "Read the order (with its `access_token`, or the seller's token).",
+                            },
+                            "RefundOrder": {
+                                "operationId": "refundOrder",
+                                "parameters": {"order_id": "$response.body#/order_id"},
+                                "description": "The seller refunds it once it is paid.",
+                            },
+                        },
+                    },
                     "404": NOT_FOUND,
                     "409": ref("responses", "NotForSale"),
                     "422": VALIDATION_FAILED,
@@ -344,16 +447,19 @@ OPENAPI: dict = {
                     "refunded yet. Once the whole payment is back the order becomes `refunded`: its seat is freed, "
                     "the buyer's access is revoked, pending emails are cancelled and the refund email is sent. "
                     "Send an `Idempotency-Key` header to make retries safe: the same key on the same order returns "
-                    "the first refund (200) and gives nothing back twice. Two requests at once never refund more "
-                    "than was paid."
+                    "the first refund (200) and gives nothing back twice; the same key with a different `amount` is "
+                    "refused (422 `idempotency_key_reused`), as it is a different request. Two requests at once "
+                    "never refund more than was paid."
                 ),
                 "parameters": [
                     {
                         "name": "Idempotency-Key",
                         "in": "header",
                         "required": False,
-                        "description": "Any string of 1 to 64 characters, unique per refund you mean to make.",
-                        "schema": {"type": "string", "minLength": 1, "maxLength": 64},
+                        "description": (
+                            "1 to 64 printable ASCII characters (not only spaces), unique per refund you mean to make."
+                        ),
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": IDEMPOTENCY_KEY},
                     }
                 ],
                 "requestBody": {
@@ -379,7 +485,14 @@ OPENAPI: dict = {
                         "refund_refused",
                         message="This order has been refunded in full already.",
                     ),
-                    "422": VALIDATION_FAILED,
+                    "422": error_response(
+                        "`validation_error`: the body is not a JSON object, or `amount` or the key is wrong (see "
+                        "`fields`). `idempotency_key_reused`: this key was used on this order for another amount.",
+                        "validation_error",
+                        "idempotency_key_reused",
+                        message="Please correct the marked fields.",
+                        fields={"amount": "Enter an amount between 1 and 2500."},
+                    ),
                 },
             },
         },
@@ -470,7 +583,7 @@ OPENAPI: dict = {
                     "timezone": TIMEZONE,
                     "duration_minutes": DURATION,
                     "price": PRICE,
-                    "currency": {"type": "string", "pattern": "^[A-Z]{3}$", "examples": ["EUR"]},
+                    "currency": {"type": "string", "enum": list(CURRENCIES), "examples": ["EUR"]},
                     "capacity": CAPACITY,
                     "seats_taken": {
                         "type": "integer",
@@ -559,9 +672,12 @@ OPENAPI: dict = {
                 "type": "object",
                 "properties": {
                     "amount": {
-                        "type": "integer",
+                        "type": ["integer", "null"],
                         "minimum": 1,
-                        "description": "Minor units of the order's currency; at most what is not refunded yet.",
+                        "description": (
+                            "Minor units of the order's currency; at most what is not refunded yet. Left out or "
+                            "null: all that is not refunded yet."
+                        ),
                     },
                 },
             },
@@ -572,7 +688,7 @@ OPENAPI: dict = {
                     "amount": {"type": "integer", "minimum": 1},
                     "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
                     "status": {"type": "string", "enum": ["pending", "succeeded", "failed"]},
-                    "provider": {"type": "string", "enum": ["stripe", "paypal", "sandbox"]},
+                    "provider": {"type": "string", "enum": list(CHECKOUT_PROVIDERS)},
                     "provider_refund_id": {"type": ["string", "null"]},
                     "last_error": {"type": ["string", "null"], "description": "Why the last attempt failed."},
                     "created_at": UTC_TIME,
@@ -584,14 +700,21 @@ OPENAPI: dict = {
                 "type": "object",
                 "required": ["name", "email"],
                 "properties": {
-                    "name": {"type": "string", "minLength": 1, "maxLength": 120},
-                    "email": {"type": "string", "format": "email"},
-                    "provider": {
+                    "name": {
                         "type": "string",
-                        "enum": ["stripe", "paypal", "sandbox"],
+                        "minLength": 1,
+                        "maxLength": MAX_NAME_LENGTH,
+                        "pattern": ONE_LINE,
+                        "description": "The attendee's name: one line, no control characters.",
+                    },
+                    "email": {"type": "string", "format": "email", "maxLength": MAX_EMAIL_LENGTH},
+                    "provider": {
+                        "type": ["string", "null"],
+                        "enum": [*CHECKOUT_PROVIDERS, None],
                         "description": (
-                            "Required unless the session is free. Only the providers this deployment offers are "
-                            "accepted (`sandbox` in demo mode only); others are a 422 on `provider`."
+                            "How the buyer pays; left out or null, the first method this deployment offers (Stripe, "
+                            "then PayPal; `sandbox` in demo mode only). One it does not offer is a 422 on `provider`. "
+                            "Ignored for a free session."
                         ),
                     },
                 },
@@ -627,7 +750,10 @@ OPENAPI: dict = {
                 "properties": {
                     "error": {
                         "type": "string",
-                        "description": "Stable machine code, e.g. `unauthorized`, `not_found`, `validation_error`.",
+                        "description": (
+                            "Stable machine code, e.g. `unauthorized`, `not_found`, `validation_error`, "
+                            "`method_not_allowed` (with an `Allow` header)."
+                        ),
                     },
                     "message": {"type": "string", "description": "For people; may be translated."},
                     "fields": {
