@@ -564,7 +564,11 @@ OPENAPI: dict = {
                 message="Sorry, this session is sold out.",
             ),
             "RateLimited": error_response(
-                "Too many checkout attempts from this address; wait a minute.", "rate_limited"
+                "`rate_limited`: too many checkout attempts from this address; wait a minute. `too_many_holds`: this "
+                "buyer (email) or this address already holds as many unpaid seats of the session as allowed "
+                "(`HOLDS_PER_BUYER`, `HOLDS_PER_CLIENT`); finish or cancel a checkout, or wait for a hold to end.",
+                "rate_limited",
+                "too_many_holds",
             ),
             "ProviderUnavailable": error_response(
                 "The payment provider could not be reached; no seat is held. Try again.", "provider_unavailable"
@@ -687,7 +691,12 @@ OPENAPI: dict = {
                     "order_id": {"type": "integer"},
                     "amount": {"type": "integer", "minimum": 1},
                     "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
-                    "status": {"type": "string", "enum": ["pending", "succeeded", "failed"]},
+                    "status": {
+                        "type": "string",
+                        "enum": ["pending", "succeeded", "failed", "cancelled"],
+                        "description": "`cancelled`: not sent, because other refunds already gave the money back "
+                        "(`last_error` says so).",
+                    },
                     "provider": {"type": "string", "enum": list(CHECKOUT_PROVIDERS)},
                     "provider_refund_id": {"type": ["string", "null"]},
                     "last_error": {"type": ["string", "null"], "description": "Why the last attempt failed."},
