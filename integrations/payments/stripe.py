@@ -157,12 +157,30 @@ def payment_state(session: Mapping, event_type: str | None = None) -> PaymentSta
 
 
 class StripeProvider:
+    """Stripe through its own library, with a bounded wait on every call.
+
+    The library waits 80 s for an answer by default: a Stripe that hangs would hold a web worker's thread that
+    long for each buyer. Here every call gives up after `timeout` (requests' connect and read timeouts) and is
+    retried `max_network_retries` times (with the same idempotency key) — except the buyer's checkout, which is
+    tried once: a retry after a read timeout would double the buyer's wait, and their next click is the retry.
+    """
+
     name = "stripe"
 
-    def __init__(self, secret_key: str, webhook_secret: str, api_base: str, max_network_retries: int = 2):
+    def __init__(
+        self,
+        secret_key: str,
+        webhook_secret: str,
+        api_base: str,
+        max_network_retries: int = 2,
+        timeout: tuple[float, float] = (3.0, 10.0),
+    ):
         self._webhook_secret = webhook_secret
         self._client = stripe.StripeClient(
-            secret_key, base_addresses={"api": api_base}, max_network_retries=max_network_retries
+            secret_key,
+            base_addresses={"api": api_base},
+            max_network_retries=max_network_retries,
+            http_client=stripe.RequestsClient(timeout=timeout),
         )
 
     def create_checkout(self, request: CheckoutRequest) -> CheckoutResult:
@@ -189,7 +207,7 @@ class StripeProvider:
         }
         try:
             session = self._client.v1.checkout.sessions.create(
-                params=params, options={"idempotency_key": request.idempotency_key}
+                params=params, options={"idempotency_key": request.idempotency_key, "max_network_retries": 0}
             )
         except stripe.StripeError as error:
             raise _provider_error(error) from error
