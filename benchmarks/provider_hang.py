@@ -1,6 +1,6 @@
 """Provider hang: Stripe stops answering for a minute in the middle of a sale; the rest of the shop goes on.
 
-python -m benchmarks.provider_hang [--db postgresql|sqlite] [--seats 300] [--rate 4] [--hang-at 10]
+python -m benchmarks.provider_hang [--db postgresql|sqlite] [--seats 1000] [--rate 8] [--hang-at 10]
                                    [--hang-seconds 60] [--after 20] [--provider-latency-ms 300]
 Buyers of a paid session arrive on a schedule (`--rate` a second, each with its own address behind the proxy),
 with buyers of a free session (no provider call) and storefront pages alongside; after `--hang-at` seconds the
@@ -62,7 +62,7 @@ def schedule(url: str, paid: int, free: int, rate: float, seconds: float) -> lis
     return sorted(requests_, key=lambda request: request["at"])
 
 
-def run(db: str = "postgresql", seats: int = 300, rate: float = 4.0, hang_at: float = 10.0,
+def run(db: str = "postgresql", seats: int = 1000, rate: float = 8.0, hang_at: float = 10.0,
         hang_seconds: float = 60.0, after: float = 20.0, provider_latency_ms: int = 300, read_timeout: float = 0,
         workers: int = 0, threads: int = 0, worker_class: str = "") -> dict:  # fmt: skip
     """`read_timeout`: PROVIDER_READ_TIMEOUT_SECONDS (0: the app's default)."""
@@ -108,11 +108,13 @@ def run(db: str = "postgresql", seats: int = 300, rate: float = 4.0, hang_at: fl
         for kind in ("paid", "free", "page"):
             mine = [(status, latency) for k, at, status, latency in rows if k == kind and phase(at) == when]
             statuses = [status for status, _latency in mine]
+            served = statuses.count(201 if kind != "page" else 200)
             report[f"{kind}_{when}"] = {
                 "arrived": len(mine),
-                "ok": statuses.count(201 if kind != "page" else 200),
+                "ok": served,
                 "unavailable": statuses.count(503),
-                "other": len(statuses) - statuses.count(201 if kind != "page" else 200) - statuses.count(503),
+                "sold_out": statuses.count(409),
+                "other": len(statuses) - served - statuses.count(503) - statuses.count(409),
                 "p50": percentile([latency for status, latency in mine if status in (200, 201)], 50),
                 "p99": percentile([latency for status, latency in mine if status in (200, 201)], 99),
                 "p50_503": percentile([latency for status, latency in mine if status == 503], 50),
@@ -152,6 +154,8 @@ def render(r: dict) -> str:
         text = f"{phase['ok']} of {phase['arrived']}, {ms(phase['p50'])} / {ms(phase['p99'])}"
         if phase["unavailable"]:
             text += f"; {phase['unavailable']}× 503 in {ms(phase['p50_503'])} (max {ms(phase['max_503'])})"
+        if phase["sold_out"]:
+            text += f"; {phase['sold_out']}× sold out"
         if phase["other"]:
             text += f"; {phase['other']} OTHER"
         return text
@@ -175,5 +179,5 @@ def render(r: dict) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(command(__doc__, run, render, seats=300, rate=4.0, hang_at=10.0, hang_seconds=60.0, after=20.0,
+    sys.exit(command(__doc__, run, render, seats=1000, rate=8.0, hang_at=10.0, hang_seconds=60.0, after=20.0,
                      provider_latency_ms=300, read_timeout=0.0, workers=0, threads=0, worker_class=""))  # fmt: skip

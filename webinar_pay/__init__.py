@@ -90,15 +90,14 @@ POOL_TIMEOUT_SECONDS = 10
 
 
 def _engine_options(config: dict[str, Any]) -> dict[str, Any]:
-    """The connection pool: one connection per web thread (gunicorn.conf.py exports `WEB_THREADS`), a little
-    overflow for the rare request that needs a second one, and a request that still finds none fails after
-    POOL_TIMEOUT_SECONDS instead of queueing behind the others indefinitely."""
+    """Each process keeps at most DATABASE_POOL_SIZE connections (so that gunicorn's workers together stay under
+    PostgreSQL's `max_connections`), and a request that finds none free for POOL_TIMEOUT_SECONDS fails rather than
+    queueing behind the others indefinitely. A request holds its connection only around its own statements, never
+    across a provider's call (every service commits first), so this is a few per worker, not one per request."""
     url = make_url(config["SQLALCHEMY_DATABASE_URI"])
     if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
         return {"connect_args": {"timeout": 30}}  # an in-memory database has one connection, no pool to size
-    options: dict[str, Any] = {"pool_timeout": POOL_TIMEOUT_SECONDS}
-    if config["WEB_THREADS"]:
-        options.update(pool_size=config["WEB_THREADS"], max_overflow=2)
+    options = {"pool_size": config["DATABASE_POOL_SIZE"], "max_overflow": 0, "pool_timeout": POOL_TIMEOUT_SECONDS}
     if url.get_backend_name() == "sqlite":
         return {**options, "connect_args": {"timeout": 30}}
     return {**options, "pool_pre_ping": True}

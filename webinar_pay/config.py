@@ -76,7 +76,7 @@ def from_environment(instance_path: str) -> dict:
         "WEBHOOK_POLL_SECONDS": _int("WEBHOOK_POLL_SECONDS", 1),
         "WEBHOOK_RETRY_BASE_SECONDS": _int("WEBHOOK_RETRY_BASE_SECONDS", 30),
         "WEBHOOK_LEASE_SECONDS": _int("WEBHOOK_LEASE_SECONDS", 60),
-        "WEB_THREADS": _int("WEB_THREADS", 0),  # gunicorn.conf.py's threads per worker; 0: not under gunicorn
+        "DATABASE_POOL_SIZE": _int("DATABASE_POOL_SIZE", 10),
         "TRUSTED_PROXIES": _int("TRUSTED_PROXIES", 0),
         "RATELIMIT_STORAGE_URI": env("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_ENABLED": _bool("RATELIMIT_ENABLED", True),
