@@ -1,42 +1,42 @@
 """Gunicorn settings for the web tier: `gunicorn app:app` reads this file from the working directory.
 
 Override the number of workers with WEB_CONCURRENCY, anything else with GUNICORN_CMD_ARGS or the command line
-(for instance GUNICORN_CMD_ARGS="--bind 0.0.0.0:8000 --worker-connections 500").
+(for instance GUNICORN_CMD_ARGS="--bind 0.0.0.0:8000 --threads 32").
 
-Why these numbers (benchmarks/README.md has the runs, on 2 cores with PostgreSQL and a fake Stripe answering in
-300 ms as the real one does):
+Why these numbers (benchmarks/README.md has the runs: 2 cores, PostgreSQL, a fake Stripe answering in 300 ms as
+the real one does, buyers behind one proxy with the default rate limits in Redis):
 
 - A checkout spends most of its time waiting for Stripe or PayPal to create the payment page. With sync workers
-  each wait holds a whole worker: 4 of them sold 11 seats a second. Threads (gthread, 4 × 16) and gevent
-  (4 workers) sold the same 80–125 a second within the noise of the machine, with gevent's p99 a little lower.
-- They differ when a provider hangs. Each waiting checkout holds a thread until the read timeout
-  (PROVIDER_READ_TIMEOUT_SECONDS, 10 s), so 4 × 16 threads absorb about 6 stalled checkouts a second; at 8 a
-  second the threads ran out and storefront pages waited 6.5 s (p50) for a minute. Under gevent a waiting
-  checkout holds a greenlet: the same hang left pages at 10 ms p50 / 27 ms p99 and failed only the checkouts
-  it caught, each with a 503 after 10 s. So: gevent. It cooperates with what the app waits on: the stripe
-  library and PayPal/Zoom clients (requests), Redis and psycopg 3, which detects gevent and waits through it;
-  SQLite calls block their worker while they run, which its single writer does anyway.
-- Never import the app (or psycopg) in this file, and keep `preload_app` off: gevent must patch the standard
-  library in each worker before they are imported.
+  each wait holds a whole process: 4 of them sold 11 seats a second. With threads the waits overlap: the same
+  4 processes sold 80–125 a second, as many as gevent's evented workers did on the same machine.
+- Threads and evented workers differ twice. When a provider hangs, each waiting checkout holds a thread until
+  PROVIDER_READ_TIMEOUT_SECONDS (10 s): with 4 × 16 threads, 8 stalled checkouts a second took every thread and
+  storefront pages waited 6.5 s (p50) for a minute, while 4 × 64 threads, like gevent, kept pages at 8 ms p50 /
+  24 ms p99 through the same hang. And while a sale keeps both cores busy, the operating system shares the CPU
+  between threads every few milliseconds, whereas gevent runs each request until it waits: a page waits for
+  every checkout ahead of it, so its p99 during the sale was worse under gevent. Threads also need nothing of
+  the libraries (gevent must patch the standard library before psycopg, stripe and redis are imported) and
+  suit SQLite, whose calls block the whole process under gevent.
+- So: 4 workers × 64 threads. The limit is then 4 × 64 / 10 s ≈ 25 checkouts a second stalled on a provider
+  before pages wait for a thread. A thread costs little while it waits (a small stack, no database connection:
+  services commit before calling a provider), so it is threads, not the database pool, that cover the wait.
 """
 
 import os
 
 bind = "127.0.0.1:8000"  # behind the TLS proxy on the same machine (TRUSTED_PROXIES=1)
-worker_class = "gevent"
-# Four processes on two cores: a worker is one core at most (the GIL), and one whose CPU is busy rendering or
-# parsing still leaves the others to answer. More cores: raise WEB_CONCURRENCY, keeping workers × the database
-# pool (DATABASE_POOL_SIZE, 10) under PostgreSQL's max_connections (100 by default) with room for the workers.
+worker_class = "gthread"
+# A process runs Python on one core at a time (the GIL): 2 per core, so that one busy rendering or parsing still
+# leaves another to answer. More cores: raise WEB_CONCURRENCY, keeping workers × DATABASE_POOL_SIZE (10), plus
+# the `flask worker` processes, under PostgreSQL's max_connections (100 by default).
 workers = int(os.environ.get("WEB_CONCURRENCY", 4))
-# Requests a worker has in hand at once, most of them waiting on a provider or a client. Database work queues
-# for the pool (at most 10 s, then it fails), not here.
-worker_connections = 1000
-# The longest request: a checkout whose provider connects (3 s) then answers nothing (10 s) — 13 s and a 503.
-# A stopping worker lets its requests finish within that, with room; a worker that does not check in for 30 s
-# (stuck in C code, never in a provider call, which yields) is replaced.
+threads = 64
+# The longest request: a checkout whose provider connects (3 s) then answers nothing (10 s): 13 s, then a 503.
+# A stopping worker lets its requests finish within graceful_timeout. `timeout` watches the worker's own loop,
+# which a thread waiting on a provider does not hold up: only a worker stuck for 30 s is replaced.
 timeout = 30
 graceful_timeout = 20
-keepalive = 5  # the proxy reuses its connections to us; it closes idle ones well before this
+keepalive = 5  # the proxy reuses its connections to us
 
 
 def when_ready(server):

@@ -43,6 +43,7 @@ def run(db: str = "postgresql", pages: int = 600, buyers: int = 2000, seats: int
             with Gunicorn("app:app", env, workers=workers or None) as app:
                 browse = [{"url": f"{app.url}/"} if i % 2 else {"url": f"{app.url}/s/{session_id}"}
                           for i in range(pages)]  # fmt: skip
+                load(browse[:80], PAGE_CONCURRENCY)  # every worker compiles its templates once: not "idle" pages
                 idle = load(browse, PAGE_CONCURRENCY)
                 sale = start_load(checkout_requests(app.url, session_id, buyers), concurrency)
                 busy = load(browse, PAGE_CONCURRENCY)

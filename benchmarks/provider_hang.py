@@ -115,6 +115,7 @@ def run(db: str = "postgresql", seats: int = 1000, rate: float = 8.0, hang_at: f
                 "unavailable": statuses.count(503),
                 "sold_out": statuses.count(409),
                 "other": len(statuses) - served - statuses.count(503) - statuses.count(409),
+                "other_statuses": sorted({status for status in statuses if status not in (200, 201, 409, 503)}),
                 "p50": percentile([latency for status, latency in mine if status in (200, 201)], 50),
                 "p99": percentile([latency for status, latency in mine if status in (200, 201)], 99),
                 "p50_503": percentile([latency for status, latency in mine if status == 503], 50),
@@ -157,7 +158,7 @@ def render(r: dict) -> str:
         if phase["sold_out"]:
             text += f"; {phase['sold_out']}× sold out"
         if phase["other"]:
-            text += f"; {phase['other']} OTHER"
+            text += f"; {phase['other']} OTHER ({', '.join(map(str, phase['other_statuses']))}; 0: no answer)"
         return text
 
     end = r["hang_at"] + r["hang_seconds"]

@@ -45,7 +45,7 @@ def _gunicorn(database_url: str, store: str) -> tuple[int, str]:
 def test_the_shipped_gunicorn_conf_serves_the_app_and_warns_when_each_worker_counts_its_own_limits(database_url):
     status, log = _gunicorn(database_url, "memory://")
     assert status == 200, log
-    assert "Using worker: gevent" in log  # the worker class the file sets
+    assert "Using worker: gthread" in log  # the worker class the file sets
     assert "RATELIMIT_STORAGE_URI is memory:// with 2 workers" in log
     assert "every rate limit is 2 times what it says" in log
 

@@ -31,7 +31,7 @@ CHECKOUT_EVENTS = {
 
 REFUND_STATUSES = {"succeeded": "succeeded", "failed": "failed", "canceled": "failed"}  # else "pending"
 DISPUTE_EVENTS = {"charge.dispute.created", "charge.dispute.closed"}
-CONNECTIONS_KEPT = 64  # to Stripe, per process: about the checkouts a worker has waiting at once in a flash sale
+CONNECTIONS_KEPT = 64  # to Stripe, per process: as many as a worker's threads can have waiting at once
 
 
 @dataclass(frozen=True)
@@ -179,8 +179,8 @@ class StripeProvider:
         timeout: tuple[float, float] = (3.0, 10.0),
     ):
         self._webhook_secret = webhook_secret
-        # One pool of kept-alive connections for the process. The library's default is a session per thread, which
-        # under gevent (a greenlet per request) means a new connection, and TLS handshake, for every call.
+        # One pool of kept-alive connections for the process. The library's default is a session per thread: one
+        # open connection per web thread, and under an evented worker a new connection (and TLS handshake) per call.
         session = requests.Session()
         adapter = HTTPAdapter(pool_maxsize=CONNECTIONS_KEPT)
         session.mount("https://", adapter)
