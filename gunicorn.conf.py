@@ -7,19 +7,19 @@ Why these numbers (benchmarks/README.md has the runs: 2 cores, PostgreSQL, a fak
 the real one does, buyers behind one proxy with the default rate limits in Redis):
 
 - A checkout spends most of its time waiting for Stripe or PayPal to create the payment page. With sync workers
-  each wait holds a whole process: 4 of them sold 11 seats a second. With threads the waits overlap: the same
-  4 processes sold 80–125 a second, as many as gevent's evented workers did on the same machine.
-- Threads and evented workers differ twice. When a provider hangs, each waiting checkout holds a thread until
-  PROVIDER_READ_TIMEOUT_SECONDS (10 s): with 4 × 16 threads, 8 stalled checkouts a second took every thread and
-  storefront pages waited 6.5 s (p50) for a minute, while 4 × 64 threads, like gevent, kept pages at 8 ms p50 /
-  24 ms p99 through the same hang. And while a sale keeps both cores busy, the operating system shares the CPU
-  between threads every few milliseconds, whereas gevent runs each request until it waits: a page waits for
-  every checkout ahead of it, so its p99 during the sale was worse under gevent. Threads also need nothing of
-  the libraries (gevent must patch the standard library before psycopg, stripe and redis are imported) and
-  suit SQLite, whose calls block the whole process under gevent.
-- So: 4 workers × 64 threads. The limit is then 4 × 64 / 10 s ≈ 25 checkouts a second stalled on a provider
-  before pages wait for a thread. A thread costs little while it waits (a small stack, no database connection:
-  services commit before calling a provider), so it is threads, not the database pool, that cover the wait.
+  each wait holds a whole process: 4 of them sold 13 seats a second (p50 5 s). With threads the waits overlap:
+  the same 4 processes sold 98–108 a second, 63–68 % of a bare threaded route that holds a seat and creates the
+  same Checkout Session. gevent's evented workers sold 117–122.
+- When a provider hangs, each waiting checkout holds its thread until PROVIDER_READ_TIMEOUT_SECONDS (10 s). With
+  16 threads a worker, 8 stalled checkouts a second took every thread and storefront pages waited 6 s (p50) for
+  the minute of the hang; with 64, pages stayed at 8 ms p50 / 15 ms p99 through it, as under gevent. The bound is
+  now 4 × 64 / 10 s ≈ 25 stalled checkouts a second. A waiting thread costs little: a small stack and no database
+  connection (services commit before calling a provider), so threads, not the pool, cover the waits.
+- Threads rather than gevent: while a sale keeps both cores busy, the operating system switches threads every
+  few milliseconds, while gevent runs each request until it waits, so a page queues behind every checkout ahead
+  of it (storefront p99 during the sale: 128–247 ms threaded, 174–391 ms evented; with other work on the
+  machine, 0.4–0.8 s and 0.4–1.8 s). And threads ask nothing of the libraries (gevent must patch the standard library before psycopg,
+  stripe and redis are imported) and suit SQLite, whose calls would stall a whole evented worker.
 """
 
 import os

@@ -22,7 +22,9 @@ async def run(job: dict) -> list[list[float]]:
     queue: asyncio.Queue[int] = asyncio.Queue()
     for index in range(len(requests)):
         queue.put_nowait(index)
-    connector = aiohttp.TCPConnector(limit=job["concurrency"], force_close=False)
+    # Idle connections are dropped before gunicorn's `keepalive` (5 s) would close them under a request being sent,
+    # as a proxy in front of gunicorn must do too.
+    connector = aiohttp.TCPConnector(limit=job["concurrency"], force_close=False, keepalive_timeout=2)
     timeout = aiohttp.ClientTimeout(total=job.get("timeout", 120))
     started = time.perf_counter()
 
