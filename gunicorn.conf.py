@@ -18,8 +18,9 @@ the real one does, buyers behind one proxy with the default rate limits in Redis
 - Threads rather than gevent: while a sale keeps both cores busy, the operating system switches threads every
   few milliseconds, while gevent runs each request until it waits, so a page queues behind every checkout ahead
   of it (storefront p99 during the sale: 128–247 ms threaded, 174–391 ms evented; with other work on the
-  machine, 0.4–0.8 s and 0.4–1.8 s). And threads ask nothing of the libraries (gevent must patch the standard library before psycopg,
-  stripe and redis are imported) and suit SQLite, whose calls would stall a whole evented worker.
+  machine, 0.4–0.8 s and 0.4–1.8 s). And threads ask nothing of the libraries (gevent must patch the standard
+  library before psycopg, stripe and redis are imported) and suit SQLite, whose calls would stall a whole
+  evented worker.
 """
 
 import os
