@@ -4,9 +4,11 @@ the load generator in its own process, and a small results table."""
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
 import platform
+import random
 import secrets
 import signal
 import socket
@@ -20,12 +22,15 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+import redis
 import requests
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+DEFAULT_REDIS = "redis://127.0.0.1:6379"
+BENCH_NETWORK = int(ipaddress.ip_address("198.18.0.0"))
 SECRET_KEY = secrets.token_urlsafe(48)  # production refuses a key that does not look random
 
 
@@ -60,17 +65,39 @@ def drop_database(url: str) -> None:
     admin.dispose()
 
 
+def rate_limit_store() -> str:
+    """Redis, as production runs it with several workers (`BENCH_REDIS_URL`, else the local server); memory://
+    only where no Redis answers (each worker then counts on its own, which no buyer here comes close to)."""
+    url = os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS)
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.RedisError:
+        return "memory://"
+    return url
+
+
+def buyer_addresses(count: int) -> list[str]:
+    """Distinct client addresses, as a proxy reports them in X-Forwarded-For: from 198.18.0.0/15 (set aside for
+    benchmarks), starting at a random point so that runs close together do not share rate-limit counters."""
+    start = random.randrange(1 << 17)
+    return [str(ipaddress.ip_address(BENCH_NETWORK + (start + index) % (1 << 17))) for index in range(count)]
+
+
 def app_environment(database_url: str, stripe=None, **extra: str) -> dict[str, str]:
+    """The app as production runs it: behind one proxy (`TRUSTED_PROXIES=1`: every simulated buyer has its own
+    X-Forwarded-For address) with the README's default rate limits, counted in Redis."""
     env = {
         **os.environ,
         "WEBINAR_PAY_ENV": "production",
         "SECRET_KEY": SECRET_KEY,
         "DATABASE_URL": database_url,
         "SCHEDULER_ENABLED": "0",
-        "RATELIMIT_ENABLED": "0",  # every simulated buyer comes from 127.0.0.1
-        "HOLDS_PER_CLIENT": "0",  # the same: no limit on unpaid seats per client address
+        "TRUSTED_PROXIES": "1",
+        "RATELIMIT_STORAGE_URI": rate_limit_store(),
         "PYTHONPATH": str(ROOT),
     }
+    for name in ("RATELIMIT_ENABLED", "RATELIMIT_CHECKOUT", "RATELIMIT_LOGIN", "WEB_CONCURRENCY", "WEB_THREADS"):
+        env.pop(name, None)  # the shipped defaults, whatever this shell has set
     if stripe is not None:
         env.update(STRIPE_SECRET_KEY=stripe.api_key, STRIPE_WEBHOOK_SECRET=stripe.webhook_secret,
                    STRIPE_API_BASE=stripe.base_url)  # fmt: skip
@@ -87,12 +114,16 @@ def migrate(env: dict[str, str]) -> None:
 
 @dataclass
 class Gunicorn:
-    """`gunicorn app:app` (or the ceiling) with several workers, on a free port of 127.0.0.1."""
+    """`gunicorn app:app` (or the ceiling) under the shipped gunicorn.conf.py, on a free port of 127.0.0.1.
+
+    `workers`, `threads` and `worker_class` override the file's numbers (None: as shipped)."""
 
     target: str
     env: dict[str, str]
-    workers: int = 4
-    threads: int = 4
+    workers: int | None = None
+    threads: int | None = None
+    worker_class: str | None = None
+    quiet: bool = False  # no app log on the terminal (a scenario that makes it warn on purpose)
     url: str = ""
     process: subprocess.Popen | None = field(default=None, repr=False)
 
@@ -101,10 +132,13 @@ class Gunicorn:
         self.url = f"http://127.0.0.1:{port}"
         env = {**self.env, "BASE_URL": self.url}
         command = [
-            sys.executable, "-m", "gunicorn", self.target, "-b", f"127.0.0.1:{port}", "-w", str(self.workers),
-            "--threads", str(self.threads), "-k", "gthread", "--log-level", "warning", "--backlog", "2048",
+            sys.executable, "-m", "gunicorn", self.target, "-c", str(ROOT / "gunicorn.conf.py"),
+            "-b", f"127.0.0.1:{port}", "--log-level", "warning", "--backlog", "2048",
         ]  # fmt: skip
-        self.process = subprocess.Popen(command, cwd=ROOT, env=env)
+        for option, value in (("-w", self.workers), ("--threads", self.threads), ("-k", self.worker_class)):
+            if value:
+                command += [option, str(value)]
+        self.process = subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.DEVNULL if self.quiet else None)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             try:
@@ -145,10 +179,10 @@ def load(requests_: list[dict], concurrency: int) -> list[tuple[int, float, floa
     return [tuple(row) for row in json.loads(result.stdout)]
 
 
-def start_load(requests_: list[dict], concurrency: int) -> subprocess.Popen:
-    """Like `load`, but in the background: collect the results with `finish_load`."""
+def start_load(requests_: list[dict], concurrency: int, timeout: float = 120) -> subprocess.Popen:
+    """Like `load`, but in the background: collect the results with `finish_load`. `timeout`: per request."""
     with tempfile.TemporaryFile("w+") as job:
-        json.dump({"concurrency": concurrency, "requests": requests_}, job)
+        json.dump({"concurrency": concurrency, "requests": requests_, "timeout": timeout}, job)
         job.seek(0)
         return subprocess.Popen([sys.executable, "-m", "benchmarks.loadgen"], cwd=ROOT, stdin=job,
                                 stdout=subprocess.PIPE, text=True)  # fmt: skip
@@ -225,6 +259,7 @@ def _config_from(env: dict[str, str]) -> dict:
     return {"ENV_NAME": "production", "SECRET_KEY": env["SECRET_KEY"], "SQLALCHEMY_DATABASE_URI": env["DATABASE_URL"],
             "STRIPE_SECRET_KEY": env.get("STRIPE_SECRET_KEY", ""), "STRIPE_API_BASE": env.get("STRIPE_API_BASE", ""),
             "STRIPE_WEBHOOK_SECRET": env.get("STRIPE_WEBHOOK_SECRET", ""),
+            "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://"),
             "DEMO_MODE": env.get("DEMO_MODE") == "1"}  # fmt: skip
 
 

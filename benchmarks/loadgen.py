@@ -1,8 +1,9 @@
 """The load generator: a separate process that sends a list of HTTP requests with N connections at once.
 
 Reads a JSON job on standard input: {"concurrency": N, "requests": [{"method", "url", "json" | "body",
-"headers"}, ...]} and writes one JSON list on standard output: [status, start, end] per request, in the
-order given, times in seconds from the start of the run.
+"headers", "at"}, ...]} and writes one JSON list on standard output: [status, start, end] per request, in the
+order given, times in seconds from the start of the run. A request with "at" (seconds from the start; give them
+in order) is not sent before then: arrivals on a schedule rather than as fast as the answers come back.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ async def run(job: dict) -> list[list[float]]:
     queue: asyncio.Queue[int] = asyncio.Queue()
     for index in range(len(requests)):
         queue.put_nowait(index)
-    connector = aiohttp.TCPConnector(limit=job["concurrency"], force_close=False)
+    # Idle connections are dropped before gunicorn's `keepalive` (5 s) would close them under a request being sent,
+    # as a proxy in front of gunicorn must do too.
+    connector = aiohttp.TCPConnector(limit=job["concurrency"], force_close=False, keepalive_timeout=2)
     timeout = aiohttp.ClientTimeout(total=job.get("timeout", 120))
     started = time.perf_counter()
 
@@ -31,6 +34,8 @@ async def run(job: dict) -> list[list[float]]:
             while not queue.empty():
                 index = queue.get_nowait()
                 spec = requests[index]
+                if "at" in spec:
+                    await asyncio.sleep(spec["at"] - (time.perf_counter() - started))
                 begin = time.perf_counter() - started
                 try:
                     async with session.request(

@@ -9,7 +9,7 @@ import argparse
 import sys
 from datetime import UTC, datetime
 
-from benchmarks import flash_sale, mixed_load, reminder_fanout, webhook_burst
+from benchmarks import flash_sale, mixed_load, provider_hang, reminder_fanout, webhook_burst
 from benchmarks.harness import machine
 
 FULL = [
@@ -17,12 +17,22 @@ FULL = [
     (flash_sale, {"db": "sqlite"}),
     (webhook_burst, {"db": "postgresql"}),
     (mixed_load, {"db": "postgresql"}),
+    (provider_hang, {"db": "postgresql"}),
     (reminder_fanout, {"db": "postgresql"}),
 ]
 SMOKE = {
-    flash_sale: {"buyers": 30, "seats": 10, "concurrency": 8, "workers": 2},
+    flash_sale: {"buyers": 30, "seats": 10, "concurrency": 8, "provider_latency_ms": 50, "workers": 2},
     webhook_burst: {"events": 30, "concurrency": 8, "workers": 2},
-    mixed_load: {"pages": 20, "buyers": 30, "seats": 10, "workers": 2},
+    mixed_load: {"pages": 20, "buyers": 30, "seats": 10, "provider_latency_ms": 50, "workers": 2},
+    provider_hang: {
+        "seats": 10,
+        "rate": 2,
+        "hang_at": 1,
+        "hang_seconds": 3,
+        "after": 1,
+        "read_timeout": 1,
+        "workers": 2,
+    },
     reminder_fanout: {"messages": 30, "workers": 2, "lead_seconds": 5},
 }
 

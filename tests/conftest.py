@@ -179,7 +179,6 @@ def paypal_config(fake_paypal) -> dict:
         "PAYPAL_API_BASE": fake_paypal.base_url,
         "PAYPAL_WEBHOOK_VERIFY": "offline",
         "PAYPAL_CERT_HOSTS": "127.0.0.1",
-        "PAYPAL_TIMEOUT_SECONDS": 5,
     }
 
 

@@ -3,13 +3,15 @@ benchmarks are run by hand (benchmarks/README.md); only their correctness checks
 
 import pytest
 
-from benchmarks import flash_sale, mixed_load, reminder_fanout, run_all, webhook_burst
+from benchmarks import flash_sale, mixed_load, provider_hang, reminder_fanout, run_all, webhook_burst
 from tests.conftest import BACKENDS
 
 
 @pytest.mark.parametrize("db", BACKENDS)
 @pytest.mark.parametrize(
-    "scenario", [flash_sale, webhook_burst, mixed_load, reminder_fanout], ids=lambda m: m.__name__.split(".")[-1]
+    "scenario",
+    [flash_sale, webhook_burst, mixed_load, reminder_fanout, provider_hang],
+    ids=lambda m: m.__name__.split(".")[-1],
 )
 def test_scenario_smoke(scenario, db):
     report = scenario.run(db=db, **run_all.SMOKE[scenario])

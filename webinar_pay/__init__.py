@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask, has_request_context, request
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import check_secret_key, from_environment, is_production
@@ -34,7 +34,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=app.config["BASE_URL"].startswith("https://"),
         REMEMBER_COOKIE_SECURE=app.config["BASE_URL"].startswith("https://"),
-        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(app.config["SQLALCHEMY_DATABASE_URI"]),
+        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(app.config),
         BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parent / "translations"),
         WTF_CSRF_TIME_LIMIT=None,
         MAIL_SUPPRESS_SEND=app.config.get("MAIL_SUPPRESS_SEND", not app.config["MAIL_SERVER"]),
@@ -98,10 +98,21 @@ def _select_locale() -> str | None:
     return request.accept_languages.best_match(SUPPORTED_LOCALES) or "en"
 
 
-def _engine_options(url: str) -> dict[str, Any]:
-    if url.startswith("sqlite"):
-        return {"connect_args": {"timeout": 30}}
-    return {"pool_pre_ping": True}
+POOL_TIMEOUT_SECONDS = 10
+
+
+def _engine_options(config: dict[str, Any]) -> dict[str, Any]:
+    """Each process keeps at most DATABASE_POOL_SIZE connections (so that gunicorn's workers together stay under
+    PostgreSQL's `max_connections`), and a request that finds none free for POOL_TIMEOUT_SECONDS fails rather than
+    queueing behind the others indefinitely. A request holds its connection only around its own statements, never
+    across a provider's call (every service commits first), so this is a few per worker, not one per request."""
+    url = make_url(config["SQLALCHEMY_DATABASE_URI"])
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        return {"connect_args": {"timeout": 30}}  # an in-memory database has one connection, no pool to size
+    options = {"pool_size": config["DATABASE_POOL_SIZE"], "max_overflow": 0, "pool_timeout": POOL_TIMEOUT_SECONDS}
+    if url.get_backend_name() == "sqlite":
+        return {**options, "connect_args": {"timeout": 30}}
+    return {**options, "pool_pre_ping": True}
 
 
 @event.listens_for(Engine, "connect")

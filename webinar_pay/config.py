@@ -28,6 +28,11 @@ def _int(name: str, default: int) -> int:
     return int(value) if value else default
 
 
+def _float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value else default
+
+
 def from_environment(instance_path: str) -> dict:
     """Every setting the app reads, with the defaults of a fresh machine (demo mode, SQLite)."""
     env = os.environ.get
@@ -54,7 +59,8 @@ def from_environment(instance_path: str) -> dict:
         "ZOOM_API_BASE": env("ZOOM_API_BASE", "https://api.zoom.us/v2").rstrip("/"),
         "ZOOM_OAUTH_URL": env("ZOOM_OAUTH_URL", "https://zoom.us/oauth/token"),
         "ZOOM_USER_ID": env("ZOOM_USER_ID", "me"),
-        "ZOOM_TIMEOUT_SECONDS": _int("ZOOM_TIMEOUT_SECONDS", 10),
+        "PROVIDER_CONNECT_TIMEOUT_SECONDS": _float("PROVIDER_CONNECT_TIMEOUT_SECONDS", 3.0),
+        "PROVIDER_READ_TIMEOUT_SECONDS": _float("PROVIDER_READ_TIMEOUT_SECONDS", 10.0),
         "ENROLLMENT_MAX_ATTEMPTS": _int("ENROLLMENT_MAX_ATTEMPTS", 8),
         "ENROLLMENT_RETRY_SECONDS": _int("ENROLLMENT_RETRY_SECONDS", 60),
         "ENROLLMENT_RETRY_CAP_SECONDS": _int("ENROLLMENT_RETRY_CAP_SECONDS", 3600),
@@ -78,6 +84,8 @@ def from_environment(instance_path: str) -> dict:
         "SCHEDULER_TICK_SECONDS": _int("SCHEDULER_TICK_SECONDS", 30),
         "WEBHOOK_POLL_SECONDS": _int("WEBHOOK_POLL_SECONDS", 1),
         "WEBHOOK_RETRY_BASE_SECONDS": _int("WEBHOOK_RETRY_BASE_SECONDS", 30),
+        "WEBHOOK_LEASE_SECONDS": _int("WEBHOOK_LEASE_SECONDS", 60),
+        "DATABASE_POOL_SIZE": _int("DATABASE_POOL_SIZE", 10),
         "TRUSTED_PROXIES": _int("TRUSTED_PROXIES", 0),
         "RATELIMIT_STORAGE_URI": env("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_KEY_PREFIX": env("RATELIMIT_KEY_PREFIX", ""),

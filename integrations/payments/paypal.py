@@ -215,7 +215,7 @@ class PayPalProvider:
         webhook_verify: str = "offline",
         cert_hosts: tuple[str, ...] | list[str] = DEFAULT_CERT_HOSTS,
         brand_name: str = "",
-        timeout: float = 20.0,
+        timeout: float | tuple[float, float] = (3.0, 10.0),  # requests' (connect, read): PayPal may hang, we don't
     ):
         if webhook_verify not in ("offline", "postback"):
             raise ValueError("PAYPAL_WEBHOOK_VERIFY must be 'offline' or 'postback'")

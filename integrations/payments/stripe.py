@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import requests
 import stripe
+from requests.adapters import HTTPAdapter
 
 from . import (
     CheckoutRequest,
@@ -29,6 +31,7 @@ CHECKOUT_EVENTS = {
 
 REFUND_STATUSES = {"succeeded": "succeeded", "failed": "failed", "canceled": "failed"}  # else "pending"
 DISPUTE_EVENTS = {"charge.dispute.created", "charge.dispute.closed"}
+CONNECTIONS_KEPT = 64  # to Stripe, per process: as many as a worker's threads can have waiting at once
 
 
 @dataclass(frozen=True)
@@ -157,12 +160,36 @@ def payment_state(session: Mapping, event_type: str | None = None) -> PaymentSta
 
 
 class StripeProvider:
+    """Stripe through its own library, with a bounded wait on every call.
+
+    The library waits 80 s for an answer by default: a Stripe that hangs would hold a web worker's thread that
+    long for each buyer. Here every call gives up after `timeout` (requests' connect and read timeouts) and is
+    retried `max_network_retries` times (with the same idempotency key) — except the buyer's checkout, which is
+    tried once: a retry after a read timeout would double the buyer's wait, and their next click is the retry.
+    """
+
     name = "stripe"
 
-    def __init__(self, secret_key: str, webhook_secret: str, api_base: str, max_network_retries: int = 2):
+    def __init__(
+        self,
+        secret_key: str,
+        webhook_secret: str,
+        api_base: str,
+        max_network_retries: int = 2,
+        timeout: tuple[float, float] = (3.0, 10.0),
+    ):
         self._webhook_secret = webhook_secret
+        # One pool of kept-alive connections for the process. The library's default is a session per thread: one
+        # open connection per web thread, and under an evented worker a new connection (and TLS handshake) per call.
+        session = requests.Session()
+        adapter = HTTPAdapter(pool_maxsize=CONNECTIONS_KEPT)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
         self._client = stripe.StripeClient(
-            secret_key, base_addresses={"api": api_base}, max_network_retries=max_network_retries
+            secret_key,
+            base_addresses={"api": api_base},
+            max_network_retries=max_network_retries,
+            http_client=stripe.RequestsClient(timeout=timeout, session=session),
         )
 
     def create_checkout(self, request: CheckoutRequest) -> CheckoutResult:
@@ -189,7 +216,7 @@ class StripeProvider:
         }
         try:
             session = self._client.v1.checkout.sessions.create(
-                params=params, options={"idempotency_key": request.idempotency_key}
+                params=params, options={"idempotency_key": request.idempotency_key, "max_network_retries": 0}
             )
         except stripe.StripeError as error:
             raise _provider_error(error) from error

@@ -76,7 +76,7 @@ class ZoomClient:
         api_base: str = "https://api.zoom.us/v2",
         oauth_url: str = "https://zoom.us/oauth/token",
         user_id: str = "me",
-        timeout: float = 10.0,
+        timeout: float | tuple[float, float] = (3.0, 10.0),  # requests' (connect, read), or one for both
         max_retries: int = 3,
         backoff_seconds: float = 1.0,
         max_sleep_seconds: float = 30.0,

@@ -97,7 +97,7 @@ def build_video_platform(config) -> VideoPlatform:
         api_base=config["ZOOM_API_BASE"],
         oauth_url=config["ZOOM_OAUTH_URL"],
         user_id=config.get("ZOOM_USER_ID") or "me",
-        timeout=float(config.get("ZOOM_TIMEOUT_SECONDS", 10)),
+        timeout=(config["PROVIDER_CONNECT_TIMEOUT_SECONDS"], config["PROVIDER_READ_TIMEOUT_SECONDS"]),
         max_retries=int(config.get("ZOOM_MAX_RETRIES", 3)),
         backoff_seconds=float(config.get("ZOOM_RETRY_BACKOFF_SECONDS", 1.0)),
         max_sleep_seconds=float(config.get("ZOOM_MAX_RETRY_SLEEP_SECONDS", 30)),

@@ -32,7 +32,6 @@ HANDLERS: dict[str, Callable[[WebhookEvent], str]] = {"stripe": handle_stripe_ev
 RETRY_CAP = timedelta(hours=1)
 BUSY_RETRY = timedelta(seconds=1)
 CLAIM_BATCH = 10
-CLAIM_LEASE = timedelta(minutes=10)  # longer than a batch of provider calls takes, even when they time out
 
 
 def receive_webhook(provider_name: str, event: WebhookEvent, body: bytes) -> str:
@@ -50,21 +49,29 @@ def apply_webhooks(limit: int = 1000) -> dict[str, str]:
     """Apply waiting webhooks, oldest first; returns the outcome per applied event id.
 
     Any number of workers may run it: a worker takes a few rows by pushing their `next_attempt_at` a lease
-    ahead (one conditional UPDATE, committed), applies each in its own transactions, then deletes the applied
-    ones. A worker that dies mid-way leaves its rows to come due again when the lease ends; applying one again
-    is then a `duplicate`, never a second payment. A failure keeps the row with its error and backoff.
+    (`WEBHOOK_LEASE_SECONDS`) ahead, in one conditional UPDATE, committed. Before each further row of its batch it
+    renews the lease of the rows it still holds, so a slow batch (a PayPal capture per row) is never taken over by
+    a second worker, while the rows of a worker that died come due again within one lease. Each applied row is
+    deleted in the transaction that keeps its effects; applying one again (after a crash in between) is a
+    `duplicate`, never a second payment. A failure keeps the row with its error and backoff.
     """
+    lease = timedelta(seconds=current_app.config["WEBHOOK_LEASE_SECONDS"])
     applied: dict[str, str] = {}
     for _ in range(max(1, limit // CLAIM_BATCH)):
-        claimed = _claim_due()
+        claimed, held_until = _claim_due(lease)
         if not claimed:
             break
-        done = []
-        for row_id, provider_name, body, attempts in claimed:
+        for index, (row_id, provider_name, body, attempts) in enumerate(claimed):
+            if index:
+                held, held_until = _renew([row[0] for row in claimed[index:]], held_until, lease)
+                if row_id not in held:  # our lease ran out and another worker has it now
+                    continue
             try:
                 event = providers()[provider_name].read_webhook(body.encode())
                 outcome = HANDLERS[provider_name](event)
-                db.session.commit()  # whatever a handler left pending is its effect: kept before the next row runs
+                # Gone with the commit that keeps the handler's effects: the row cannot outlive them.
+                db.session.execute(delete(WebhookInbox).where(WebhookInbox.id == row_id))
+                db.session.commit()
             except ConcurrentUpdate:
                 db.session.rollback()
                 _retry_later(row_id, attempts, "the order changed at the same moment", utcnow() + BUSY_RETRY)
@@ -75,14 +82,11 @@ def apply_webhooks(limit: int = 1000) -> dict[str, str]:
                 _retry_later(row_id, attempts + 1, f"{type(error).__name__}: {error}", _backoff(attempts + 1))
                 continue
             applied[event.event_id] = outcome
-            done.append(row_id)
-        db.session.execute(delete(WebhookInbox).where(WebhookInbox.id.in_(done)))
-        db.session.commit()
     return applied
 
 
-def _claim_due() -> list[tuple[int, str, str, int]]:
-    """Up to CLAIM_BATCH due rows, oldest first, taken for one lease."""
+def _claim_due(lease: timedelta) -> tuple[list[tuple[int, str, str, int]], datetime]:
+    """Up to CLAIM_BATCH due rows, oldest first, taken until the returned time."""
     now = utcnow()
     candidates = (
         select(WebhookInbox.id).where(WebhookInbox.next_attempt_at <= now).order_by(WebhookInbox.id).limit(CLAIM_BATCH)
@@ -92,16 +96,29 @@ def _claim_due() -> list[tuple[int, str, str, int]]:
     ids = list(db.session.scalars(candidates))
     if not ids:
         db.session.rollback()
-        return []
+        return [], now
     # Conditional: on SQLite another worker may have taken some of them between our read and this write.
     claimed = db.session.execute(
         update(WebhookInbox)
         .where(WebhookInbox.id.in_(ids), WebhookInbox.next_attempt_at <= now)
-        .values(next_attempt_at=now + CLAIM_LEASE)
+        .values(next_attempt_at=now + lease)
         .returning(WebhookInbox.id, WebhookInbox.provider, WebhookInbox.body, WebhookInbox.attempts)
     ).all()
     db.session.commit()
-    return sorted(tuple(row) for row in claimed)
+    return sorted(tuple(row) for row in claimed), now + lease
+
+
+def _renew(ids: list[int], held_until: datetime, lease: timedelta) -> tuple[set[int], datetime]:
+    """Push the lease of the rows we still hold (those still at our `held_until`) a full lease ahead."""
+    renewed_until = utcnow() + lease
+    held = db.session.scalars(
+        update(WebhookInbox)
+        .where(WebhookInbox.id.in_(ids), WebhookInbox.next_attempt_at == held_until)
+        .values(next_attempt_at=renewed_until)
+        .returning(WebhookInbox.id)
+    ).all()
+    db.session.commit()
+    return set(held), renewed_until
 
 
 def waiting_webhooks() -> list[WebhookInbox]:

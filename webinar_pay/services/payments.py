@@ -22,6 +22,7 @@ def build_providers(config: dict) -> dict[str, PaymentProvider]:
             config["STRIPE_WEBHOOK_SECRET"],
             config["STRIPE_API_BASE"],
             max_network_retries=config.get("STRIPE_MAX_NETWORK_RETRIES", 2),
+            timeout=provider_timeout(config),
         )
     if config["PAYPAL_CLIENT_ID"] and config["PAYPAL_CLIENT_SECRET"]:
         providers["paypal"] = PayPalProvider(
@@ -31,11 +32,16 @@ def build_providers(config: dict) -> dict[str, PaymentProvider]:
             webhook_id=config["PAYPAL_WEBHOOK_ID"],
             webhook_verify=config["PAYPAL_WEBHOOK_VERIFY"],
             cert_hosts=config["PAYPAL_CERT_HOSTS"].split(","),
-            timeout=config.get("PAYPAL_TIMEOUT_SECONDS", 20),
+            timeout=provider_timeout(config),
         )
     if not providers:
         providers["sandbox"] = SandboxProvider(config["BASE_URL"] + "/sandbox/pay")
     return providers
+
+
+def provider_timeout(config: dict) -> tuple[float, float]:
+    """How long a call to a provider may take: (to connect, to read the answer), as `requests` takes it."""
+    return config["PROVIDER_CONNECT_TIMEOUT_SECONDS"], config["PROVIDER_READ_TIMEOUT_SECONDS"]
 
 
 def is_demo_mode(providers: dict[str, PaymentProvider]) -> bool:
