@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from integrations.payments import order_id_from
 from webinar_pay.extensions import db
 from webinar_pay.models import utcnow
 from webinar_pay.money import CURRENCIES, MoneyError, exponent, major_input_value, normalize_currency, to_minor
@@ -232,3 +233,21 @@ def test_any_string_is_an_order_s_token_or_none(demo_app, ticket, data):
         order = order_for_join_token(token)
         assert order is None or (token == real_join and order.id == order_id)
         db.session.rollback()
+
+
+# -- ids handed back by providers ---------------------------------------------------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=5,
+)
+
+
+@settings(derandomize=True)
+@given(value=json_values | st.sampled_from(["²", "١٢", "0042", "12345678901", "7"]))
+@example(value="42")
+def test_an_order_id_from_a_provider_is_a_plain_number_or_none(value):
+    """Metadata and `custom_id` come back from Stripe and PayPal as they were stored: anything else means no order."""
+    order_id = order_id_from(value)
+    assert order_id is None or (str(value).isascii() and str(value).isdigit() and order_id == int(str(value)))

@@ -112,6 +112,15 @@ class PaymentProvider(Protocol):
         """Translate a body whose signature `parse_webhook` already verified (the worker applies it later)."""
 
 
+def order_id_from(value: object) -> int | None:
+    """Our order id as a provider hands it back (metadata, `custom_id`): ASCII digits only, since `'²'.isdigit()`
+    is true yet `int('²')` fails, and no longer than an id can be."""
+    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if isinstance(text, str) and text.isascii() and text.isdigit() and len(text) <= 10:
+        return int(text)
+    return None
+
+
 def event_json(body: bytes, type_field: str, provider: str) -> dict:
     """A webhook body as a JSON object with a string `id` and event type; anything else is refused."""
     try:

@@ -45,6 +45,7 @@ from . import (
     WebhookEvent,
     WebhookSignatureError,
     event_json,
+    order_id_from,
 )
 
 DEFAULT_CERT_HOSTS = ("api.paypal.com", "api-m.paypal.com")
@@ -126,11 +127,6 @@ def _amount(money: Mapping | None) -> tuple[int | None, str | None]:
     return from_paypal_value(money.get("value"), currency), currency
 
 
-def _our_id(value: Any) -> int | None:
-    """Our order id in `custom_id`: ASCII digits only ('²'.isdigit() is true, yet int('²') fails)."""
-    return int(value) if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 10 else None
-
-
 # -- PayPal objects in our words ------------------------------------------------------------------------------
 
 
@@ -151,7 +147,7 @@ def order_state(order: Mapping) -> PaymentState:
     return PaymentState(
         provider_ref=order["id"],
         outcome=outcome,
-        order_id=_our_id(custom_id),
+        order_id=order_id_from(custom_id),
         amount=amount,
         currency=currency,
         payment_ref=capture.get("id") if capture else None,
@@ -165,7 +161,7 @@ def capture_state(capture: Mapping, event_type: str) -> PaymentState:
     return PaymentState(
         provider_ref=related.get("order_id") or "",
         outcome=CAPTURE_EVENTS[event_type],
-        order_id=_our_id(capture.get("custom_id")),
+        order_id=order_id_from(capture.get("custom_id")),
         amount=amount,
         currency=currency,
         payment_ref=capture.get("id"),
@@ -185,7 +181,7 @@ def refund_notice(event: WebhookEvent) -> RefundNotice | None:
     return RefundNotice(
         refund_id=str(resource.get("id") or ""),
         capture_id=capture_id,
-        order_id=_our_id(resource.get("custom_id")),
+        order_id=order_id_from(resource.get("custom_id")),
         amount=abs(amount) if amount is not None else None,
         currency=currency,
         status=str(resource.get("status") or ""),

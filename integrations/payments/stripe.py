@@ -20,6 +20,7 @@ from . import (
     WebhookEvent,
     WebhookSignatureError,
     event_json,
+    order_id_from,
 )
 
 CHECKOUT_EVENTS = {
@@ -81,8 +82,7 @@ def _id(value) -> str | None:
 
 
 def _our_id(metadata) -> int | None:
-    value = (metadata or {}).get("order_id") if isinstance(metadata, Mapping) else None
-    return int(value) if value and str(value).isdigit() else None
+    return order_id_from(metadata.get("order_id")) if isinstance(metadata, Mapping) else None
 
 
 def charge_refund_notice(event: WebhookEvent) -> ChargeRefundNotice | None:
@@ -143,8 +143,7 @@ def payment_state(session: Mapping, event_type: str | None = None) -> PaymentSta
         outcome = PaymentOutcome.PAID if session.get("payment_status") == "paid" else PaymentOutcome.PROCESSING
     else:
         outcome = PaymentOutcome.OPEN
-    metadata = session.get("metadata") or {}
-    order_ref = session.get("client_reference_id") or metadata.get("order_id")
+    order_ref = order_id_from(session.get("client_reference_id")) or _our_id(session.get("metadata"))
     currency = session.get("currency")
     payment_intent = session.get("payment_intent")
     if isinstance(payment_intent, Mapping):
@@ -152,7 +151,7 @@ def payment_state(session: Mapping, event_type: str | None = None) -> PaymentSta
     return PaymentState(
         provider_ref=session["id"],
         outcome=outcome,
-        order_id=int(order_ref) if order_ref and str(order_ref).isdigit() else None,
+        order_id=order_ref,
         amount=session.get("amount_total"),
         currency=currency.upper() if currency else None,
         payment_ref=payment_intent,

@@ -53,7 +53,7 @@ def _retry_after_seconds(value: str | None, now: Callable[[], float]) -> float |
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         moment = parsedate_to_datetime(value)

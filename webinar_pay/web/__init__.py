@@ -228,4 +228,4 @@ def error_response(code: str, message: str, status: int, fields: dict | None = N
 
 @login_manager.user_loader
 def load_creator(creator_id: str) -> Creator | None:
-    return db.session.get(Creator, int(creator_id)) if creator_id.isdigit() else None
+    return db.session.get(Creator, int(creator_id)) if creator_id.isascii() and creator_id.isdigit() else None
