@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from webinar_pay.extensions import db
+from webinar_pay.limits import EARLIEST_START, LATEST_START, MAX_REMINDER_OFFSET, MAX_REMINDERS, MIN_REMINDER_OFFSET
 from webinar_pay.models import utcnow
 from webinar_pay.money import CURRENCIES, MoneyError, exponent, major_input_value, normalize_currency, to_minor
 from webinar_pay.services import ValidationError
@@ -26,16 +27,7 @@ from webinar_pay.services.orders import (
     start_checkout,
     ticket_token,
 )
-from webinar_pay.services.sessions import (
-    EARLIEST_START,
-    LATEST_START,
-    MAX_REMINDER_OFFSET,
-    MAX_REMINDERS,
-    MIN_REMINDER_OFFSET,
-    create_session,
-    parse_session_fields,
-    publish_session,
-)
+from webinar_pay.services.sessions import create_session, parse_session_fields, publish_session
 from webinar_pay.services.text import TextError, clean_text, clean_url
 from webinar_pay.services.timezones import all_timezones
 from webinar_pay.web.openapi import OPENAPI
