@@ -8,6 +8,7 @@ Fields shared with what creators send use the same shapes as `services.schemas`.
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated, Any, Literal, TypeVar
 
 from flask import current_app, url_for
@@ -17,6 +18,7 @@ from .. import models
 from ..money import CURRENCIES
 from ..services.schemas import (
     CHECKOUT_PROVIDERS,
+    CancellationHoursShape,
     CapacityShape,
     DurationShape,
     EmailShape,
@@ -35,6 +37,11 @@ UtcTime = Annotated[
 CurrencyCode = Annotated[str, Field(pattern="^[A-Z]{3}$")]
 
 
+def _states(states: type[StrEnum]) -> Any:
+    """The states of a model's state machine, as a JSON Schema `enum`."""
+    return Literal.__getitem__(tuple(state.value for state in states))
+
+
 class Session(BaseModel):
     id: int
     title: TitleShape
@@ -48,8 +55,7 @@ class Session(BaseModel):
     seats_taken: Annotated[int, Field(ge=0, description="Seats sold plus seats held by checkouts still pending.")]
     seats_left: Annotated[int, Field(ge=0)]
     status: Annotated[
-        Literal["draft", "published", "ended", "cancelled"],
-        Field(description="Only `published` sessions that have not started are on sale."),
+        _states(models.SessionStatus), Field(description="Only `published` sessions that have not started are on sale.")
     ]
     platform: PlatformShape
     zoom_meeting_id: str | None
@@ -58,7 +64,7 @@ class Session(BaseModel):
     join_link: UrlShape | None
     replay_url: UrlShape | None
     reminder_offsets_minutes: RemindersShape
-    cancellation_hours: Annotated[int, Field(ge=0)] | None
+    cancellation_hours: CancellationHoursShape | None
     public_url: Annotated[UrlShape, Field(description="The public sales page.")]
 
 
@@ -67,7 +73,7 @@ class SessionList(BaseModel):
 
 
 class Enrollment(BaseModel):
-    status: Literal["pending", "enrolled", "failed", "cancelled"]
+    status: _states(models.EnrollmentStatus)
     join_url: UrlShape | None = Field(description="Set once `enrolled`: the buyer's personal link to the session.")
 
 
@@ -77,7 +83,7 @@ class Order(BaseModel):
     name: str
     email: Annotated[EmailShape, Field(description="Lower-cased.")]
     status: Annotated[
-        Literal["pending", "paid", "refunded", "expired", "cancelled", "failed", "disputed"],
+        _states(models.OrderStatus),
         Field(description="`pending` holds a seat until `hold_expires_at`; `paid` has a seat."),
     ]
     amount: Annotated[int, Field(ge=0, description="Minor units of `currency`.")]
@@ -100,7 +106,7 @@ class Refund(BaseModel):
     amount: Annotated[int, Field(ge=1)]
     currency: CurrencyCode
     status: Annotated[
-        Literal["pending", "succeeded", "failed", "cancelled"],
+        _states(models.RefundStatus),
         Field(
             description=(
                 "`cancelled`: not sent, because other refunds already gave the money back (`last_error` says so)."
