@@ -317,7 +317,7 @@ class SessionPatch(Input):
     title: Title = None
     description: Description | None = Field(
         None,
-        description=("Free text of several lines (no control characters but tab and line breaks); null empties it."),
+        description="Free text of several lines (no control characters but tab and line breaks); null empties it.",
     )
     starts_at: StartsAt = None
     timezone: TimeZone = None
@@ -346,7 +346,7 @@ class SessionPatch(Input):
     replay_url: Url | None = Field(None, description="A recording, sent with the thank-you email; null removes it.")
     reminder_offsets_minutes: Reminders | None = Field(
         None,
-        description=(f"{REMINDERS_DESCRIPTION} Default {list(DEFAULT_REMINDER_OFFSETS)}; null or [] for none."),
+        description=f"{REMINDERS_DESCRIPTION} Default {list(DEFAULT_REMINDER_OFFSETS)}; null or [] for none.",
     )
     cancellation_hours: CancellationHours | None = Field(
         None,
