@@ -15,8 +15,8 @@ from tests.conftest import Api, session_payload
 from tests.test_emails import Shop
 from tests.test_web import csrf_token, new_session_form, signup
 from webinar_pay.extensions import db
+from webinar_pay.limits import MAX_REMINDERS
 from webinar_pay.models import Creator, LiveSession, Order, OutboxMessage, Refund, utcnow
-from webinar_pay.services.sessions import MAX_REMINDERS
 
 SESSIONS = "/api/v1/sessions"
 

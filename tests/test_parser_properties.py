@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from integrations.payments import order_id_from
 from webinar_pay.extensions import db
-from webinar_pay.models import utcnow
+from webinar_pay.limits import EARLIEST_START, LATEST_START, MAX_REMINDER_OFFSET, MAX_REMINDERS, MIN_REMINDER_OFFSET
+from webinar_pay.models import LiveSession, utcnow
 from webinar_pay.money import CURRENCIES, MoneyError, exponent, major_input_value, normalize_currency, to_minor
 from webinar_pay.services import ValidationError
 from webinar_pay.services.creators import create_creator
@@ -27,16 +28,8 @@ from webinar_pay.services.orders import (
     start_checkout,
     ticket_token,
 )
-from webinar_pay.services.sessions import (
-    EARLIEST_START,
-    LATEST_START,
-    MAX_REMINDER_OFFSET,
-    MAX_REMINDERS,
-    MIN_REMINDER_OFFSET,
-    create_session,
-    parse_session_fields,
-    publish_session,
-)
+from webinar_pay.services.schemas import READ_ONLY_FIELDS, SESSION_FIELDS, CheckoutInput, SessionInput, validate
+from webinar_pay.services.sessions import create_session, parse_session_fields, publish_session
 from webinar_pay.services.text import TextError, clean_text, clean_url
 from webinar_pay.services.timezones import all_timezones
 from webinar_pay.web.openapi import OPENAPI
@@ -200,6 +193,61 @@ def test_reminders_are_a_few_sane_offsets_or_refused(demo_app, offsets):
     assert len(reminders) <= MAX_REMINDERS and reminders == sorted(set(reminders), reverse=True)
     assert all(MIN_REMINDER_OFFSET <= minutes <= MAX_REMINDER_OFFSET for minutes in reminders)
     assert offsets is None or len(offsets) <= MAX_REMINDERS
+
+
+# -- whole bodies, through the input models ----------------------------------------------------------------------
+
+# What pydantic would say: none of it may reach a person.
+PYDANTIC_WORDING = re.compile(r"Input should|Value error|Field required|Extra inputs|validation error|pydantic", re.I)
+
+
+def _bodies(fields: tuple[str, ...], sensible: dict) -> st.SearchStrategy[dict]:
+    """Bodies of the model's fields, read-only and unknown names, with sensible values or any JSON value."""
+    names = st.sampled_from([*fields, *READ_ONLY_FIELDS, "colour"]) | st.text(max_size=5)
+    return st.dictionaries(names, st.sampled_from(list(sensible.values())) | json_values, max_size=len(fields) + 2)
+
+
+def _assert_refusals_speak_for_each_field(fields: dict[str, str], sent: dict) -> None:
+    assert fields, "a refusal names the fields to correct"
+    for name, message in fields.items():
+        assert isinstance(message, str) and message and not PYDANTIC_WORDING.search(message), (name, message)
+        assert name in sent or name in SessionInput.model_fields or name in CheckoutInput.model_fields, name
+
+
+def _stored_session() -> LiveSession:
+    starts = utcnow() + timedelta(days=3)
+    return LiveSession(**{**_parse(**_valid(starts_at=starts.isoformat())), "seats_taken": 0})
+
+
+@WITH_APP
+@given(body=_bodies(SESSION_FIELDS, _valid()), stored=st.booleans())
+@example(body=_valid(), stored=False)
+@example(body={"title": None, "id": 1, "status": "x"}, stored=True)
+def test_any_session_body_is_read_or_refused_with_a_message_per_field(demo_app, body, stored):
+    """Creating (no stored session) or changing one: columns to store, or a 422 naming each field to correct."""
+    with demo_app.test_request_context():
+        current = _stored_session() if stored else None
+        try:
+            columns = parse_session_fields(body, current=current)
+        except ValidationError as error:
+            _assert_refusals_speak_for_each_field(error.fields, body)
+            return
+    assert set(columns) <= set(SESSION_FIELDS) - {"reminder_offsets_minutes"} | {"reminder_offsets"}
+    assert current is not None or {"title", "starts_at", "price", "currency", "capacity"} <= set(columns)
+
+
+@WITH_APP
+@given(body=_bodies(tuple(CheckoutInput.model_fields), {"name": "Bo", "email": "bo@example.com", "provider": "stripe"}))
+@example(body={"name": None, "email": None})
+def test_any_checkout_body_is_a_buyer_or_refused_with_a_message_per_field(demo_app, body):
+    with demo_app.test_request_context():
+        try:
+            buyer = validate(CheckoutInput, body)
+        except ValidationError as error:
+            _assert_refusals_speak_for_each_field(error.fields, body)
+            return
+    assert buyer.name == buyer.name.strip() and "@" in buyer.email and buyer.email == buyer.email.lower()
+    assert buyer.provider in (None, "stripe", "paypal", "sandbox")
 
 
 # -- ticket tokens ------------------------------------------------------------------------------------------------

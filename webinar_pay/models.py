@@ -22,8 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
-
-MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL
+from .limits import MAX_EMAIL_LENGTH, MAX_ID, MAX_NAME_LENGTH, MAX_TITLE_LENGTH, MAX_URL_LENGTH
 
 
 def get_by_id(model, object_id: int | None):
@@ -65,18 +64,18 @@ class Creator(UserMixin, db.Model):
     __tablename__ = "creators"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    email: Mapped[str] = mapped_column(String(254), unique=True)
-    name: Mapped[str] = mapped_column(String(120))
+    email: Mapped[str] = mapped_column(String(MAX_EMAIL_LENGTH), unique=True)
+    name: Mapped[str] = mapped_column(String(MAX_NAME_LENGTH))
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(20), default="creator")
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
-    reply_to: Mapped[str | None] = mapped_column(String(254))  # where attendees' replies go; else `email`
+    reply_to: Mapped[str | None] = mapped_column(String(MAX_EMAIL_LENGTH))  # where attendees' replies go; else `email`
     brand_colour: Mapped[str | None] = mapped_column(String(7))  # "#rrggbb", used in emails
-    logo_url: Mapped[str | None] = mapped_column(String(500))
+    logo_url: Mapped[str | None] = mapped_column(String(MAX_URL_LENGTH))
     # The creator's own user on the app's Zoom account, verified with Zoom when linked: the meetings it hosts are
     # theirs to sell. One creator per Zoom user.
     zoom_user_id: Mapped[str | None] = mapped_column(String(64), index=True, unique=True)
-    zoom_user_email: Mapped[str | None] = mapped_column(String(254))
+    zoom_user_email: Mapped[str | None] = mapped_column(String(MAX_EMAIL_LENGTH))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     sessions: Mapped[list[LiveSession]] = relationship(back_populates="creator")
@@ -132,7 +131,7 @@ class LiveSession(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     creator_id: Mapped[int] = mapped_column(ForeignKey("creators.id"), index=True)
-    title: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(String(MAX_TITLE_LENGTH))
     description: Mapped[str] = mapped_column(Text, default="")
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     timezone: Mapped[str] = mapped_column(String(64))
@@ -147,9 +146,9 @@ class LiveSession(db.Model):
     zoom_kind: Mapped[str | None] = mapped_column(String(10))
     # The occurrence of a (recurring) Zoom meeting this session is, once an event told us: Zoom's per-occurrence uuid.
     zoom_occurrence_uuid: Mapped[str | None] = mapped_column(String(128))
-    youtube_url: Mapped[str | None] = mapped_column(String(500))
-    join_link: Mapped[str | None] = mapped_column(String(500))
-    replay_url: Mapped[str | None] = mapped_column(String(500))  # shared in the thank-you email once set
+    youtube_url: Mapped[str | None] = mapped_column(String(MAX_URL_LENGTH))
+    join_link: Mapped[str | None] = mapped_column(String(MAX_URL_LENGTH))
+    replay_url: Mapped[str | None] = mapped_column(String(MAX_URL_LENGTH))  # shared in the thank-you email once set
     reminder_offsets: Mapped[list[int]] = mapped_column(JSON, default=lambda: [1440, 60])
     # Attendees may cancel for a full refund until this many hours before the start; None: no self-cancellation.
     cancellation_hours: Mapped[int | None] = mapped_column(Integer)
@@ -212,8 +211,8 @@ class Order(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     session_id: Mapped[int] = mapped_column(ForeignKey("live_sessions.id"), index=True)
-    name: Mapped[str] = mapped_column(String(120))
-    email: Mapped[str] = mapped_column(String(254), index=True)
+    name: Mapped[str] = mapped_column(String(MAX_NAME_LENGTH))
+    email: Mapped[str] = mapped_column(String(MAX_EMAIL_LENGTH), index=True)
     amount: Mapped[int] = mapped_column(Integer)
     currency: Mapped[str] = mapped_column(String(3))
     provider: Mapped[str] = mapped_column(String(20))

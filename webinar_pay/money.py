@@ -4,13 +4,11 @@ from decimal import Decimal, InvalidOperation
 
 from babel.numbers import format_currency, get_currency_precision, list_currencies
 
+from .limits import MAX_MAJOR_DIGITS, MAX_TYPED_AMOUNT_LENGTH
+
 # The ISO 4217 codes Babel knows, current and historic; the OpenAPI document enumerates the same list.
 CURRENCIES: tuple[str, ...] = tuple(sorted(list_currencies()))
 _KNOWN_CURRENCIES = frozenset(CURRENCIES)
-# No price or refund comes near this (the sessions' own limit is far lower); beyond it a typed amount is refused
-# before any arithmetic, so that '1e999999' costs nothing.
-MAX_MAJOR_DIGITS = 15
-MAX_TYPED_LENGTH = 40
 
 
 class MoneyError(ValueError):
@@ -33,7 +31,7 @@ def exponent(currency: str) -> int:
 def to_minor(amount: str, currency: str) -> int:
     """'25.50' EUR -> 2550; refuses more decimals than the currency has ('10.5' JPY is an error)."""
     typed = str(amount).strip().replace(",", ".")
-    if len(typed) > MAX_TYPED_LENGTH:
+    if len(typed) > MAX_TYPED_AMOUNT_LENGTH:
         raise MoneyError("this amount is too large")
     try:
         value = Decimal(typed)

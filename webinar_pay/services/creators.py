@@ -6,7 +6,6 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
-from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -15,39 +14,29 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from integrations.video import UserNotFound, VideoConfigurationError, VideoError, VideoUser
 
 from ..extensions import db
+from ..limits import MAX_EMAIL_LENGTH, MIN_PASSWORD_LENGTH
 from ..models import ApiToken, Creator, utcnow
 from . import ValidationError
-from .text import TextError, clean_text, clean_url, is_clean
+from .text import TextError, clean_url, email_address, is_clean, person_name
 from .timezones import is_valid_timezone
 
-MIN_PASSWORD_LENGTH = 10
-MAX_NAME_LENGTH = 120  # the column's length
-MAX_EMAIL_LENGTH = 254  # RFC 5321's limit, and the column's
 # Checked against when the email is unknown so that both answers take the same time.
 _DUMMY_HASH = generate_password_hash("timing-equaliser-password")
 
 
 def normalize_email(email: str) -> str:
     try:
-        email = clean_text(email or "", max_length=MAX_EMAIL_LENGTH)
-        return validate_email(email, check_deliverability=False).normalized.lower()
-    except (TextError, EmailNotValidError):
-        raise ValidationError(
-            _("Enter a valid email address."), fields={"email": _("Enter a valid email address.")}
-        ) from None
+        return email_address(email or "")
+    except TextError as error:
+        raise ValidationError(error.message, fields={"email": error.message}) from None
 
 
 def clean_name(name: Any) -> str:
-    """A person's name as shown on pages and in email headers: one line, at most 120 characters."""
+    """A person's name as shown on pages and in email headers (`text.person_name`)."""
     try:
-        name = clean_text(name, max_length=MAX_NAME_LENGTH, required=False)
+        return person_name(name)
     except TextError as error:
-        message = error.message
-    else:
-        if name:
-            return name
-        message = _("Enter your name.")
-    raise ValidationError(message, fields={"name": message})
+        raise ValidationError(error.message, fields={"name": error.message}) from None
 
 
 def create_creator(email: str, name: str, password: str, timezone: str = "UTC") -> Creator:

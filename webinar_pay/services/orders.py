@@ -17,6 +17,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask import current_app, url_for
 from flask_babel import gettext as _
@@ -40,10 +41,11 @@ from ..models import (
     get_by_id,
     utcnow,
 )
-from . import Conflict, NotFound, ServiceError, ValidationError
-from .creators import clean_name, normalize_email
+from . import Conflict, NotFound, ServiceError
 from .outbox import REFUND, cancel_messages, plan_messages
 from .payments import provider as get_provider
+from .payments import providers
+from .schemas import CheckoutInput, validate
 
 log = logging.getLogger(__name__)
 
@@ -222,21 +224,6 @@ def lock_order(order: Order) -> Order:
 # -- checkout ----------------------------------------------------------------------------------------
 
 
-def _validate_buyer(name: str, email: str) -> tuple[str, str]:
-    errors = {}
-    try:
-        name = clean_name(name)
-    except ValidationError as error:
-        errors.update(error.fields)
-    try:
-        email = normalize_email(email if isinstance(email, str) else "")
-    except ValidationError as error:
-        errors.update(error.fields)
-    if errors:
-        raise ValidationError(_("Please correct the marked fields."), fields=errors)
-    return name, email
-
-
 def client_hash(address: str | None) -> str | None:
     """What the hold limits keep of a buyer's network address: a keyed hash, never the address itself."""
     if not address:
@@ -328,18 +315,21 @@ def _hold_seat(session: LiveSession, name: str, email: str, provider_name: str, 
 
 
 def start_checkout(
-    session: LiveSession, name: str, email: str, provider_name: str, client_address: str | None = None
+    session: LiveSession, name: Any, email: Any, provider_name: Any = None, client_address: str | None = None
 ) -> CheckoutStarted:
     """Hold a seat for the buyer and open the provider's hosted checkout for it.
 
-    `client_address` is the buyer's network address (the web layer's `remote_addr`); with the email it bounds
-    how many unpaid seats one buyer can hold at once (`HOLDS_PER_BUYER`, `HOLDS_PER_CLIENT`).
+    The buyer's fields are read as sent (`schemas.CheckoutInput`); without `provider_name`, the buyer pays with the
+    first method this deployment offers, as the sales page preselects it. `client_address` is the buyer's network
+    address (the web layer's `remote_addr`); with the email it bounds how many unpaid seats one buyer can hold at
+    once (`HOLDS_PER_BUYER`, `HOLDS_PER_CLIENT`).
     """
-    name, email = _validate_buyer(name, email)
+    buyer = validate(CheckoutInput, {"name": name, "email": email, "provider": provider_name})
+    provider_name = buyer.provider or next(iter(providers()), "")
     # The hot path of a flash sale: it commits twice around the provider's call and writes every value it
     # reads back, so nothing needs reloading after a commit.
     with keep_loaded_across_commits():
-        return _start_checkout(session, name, email, provider_name, client_hash(client_address))
+        return _start_checkout(session, buyer.name, buyer.email, provider_name, client_hash(client_address))
 
 
 def _start_checkout(

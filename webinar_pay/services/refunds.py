@@ -28,6 +28,7 @@ from integrations.payments import ProviderError
 from integrations.payments.stripe import DisputeNotice, StripeRefundNotice
 
 from ..extensions import db, mail
+from ..limits import MAX_IDEMPOTENCY_KEY_LENGTH
 from ..models import (
     LiveSession,
     Order,
@@ -49,7 +50,6 @@ log = logging.getLogger(__name__)
 
 REFUND_MAX_ATTEMPTS = 8
 REFUNDABLE = {OrderStatus.PAID}
-MAX_KEY_LENGTH = 64
 
 
 class RefundRefused(ServiceError):
@@ -145,8 +145,12 @@ def refund_order(
     The same `key` twice returns the first refund and sends nothing again; two different requests at once
     can together refund at most what was paid.
     """
-    if key is not None and (not key.strip() or len(key) > MAX_KEY_LENGTH or not (key.isascii() and key.isprintable())):
-        raise ValidationError(_("The idempotency key must be 1 to %(n)d printable ASCII characters.", n=MAX_KEY_LENGTH))
+    if key is not None and (
+        not key.strip() or len(key) > MAX_IDEMPOTENCY_KEY_LENGTH or not (key.isascii() and key.isprintable())
+    ):
+        raise ValidationError(
+            _("The idempotency key must be 1 to %(n)d printable ASCII characters.", n=MAX_IDEMPOTENCY_KEY_LENGTH)
+        )
     key = _stored_key(order.id, key) if key else None
     if key is not None:
         existing = _refund_by_key(key)
@@ -193,8 +197,8 @@ class IdempotencyKeyReused(ServiceError):
 def _stored_key(order_id: int, key: str) -> str:
     """The client's key, scoped to the order; hashed when both would not fit the column."""
     stored = f"{order_id}:{key}"
-    if len(stored) > MAX_KEY_LENGTH:
-        stored = f"{order_id}:{hashlib.sha256(key.encode()).hexdigest()}"[:MAX_KEY_LENGTH]
+    if len(stored) > MAX_IDEMPOTENCY_KEY_LENGTH:
+        stored = f"{order_id}:{hashlib.sha256(key.encode()).hexdigest()}"[:MAX_IDEMPOTENCY_KEY_LENGTH]
     return stored
 
 

@@ -1,274 +1,119 @@
-"""Live sessions: one validation for the HTML form and the API, then create, update and publish."""
+"""Live sessions: one validation for the HTML form and the API (`schemas.SessionInput`), then create, update and
+publish."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from flask_babel import gettext as _
 from sqlalchemy import select
 
 from ..extensions import db
+from ..limits import EARLIEST_START, LATEST_START
 from ..models import Creator, LiveSession, Platform, SessionStatus, get_by_id, utcnow
-from ..money import CURRENCIES
 from . import Conflict, NotFound, ValidationError
 from .enrollment import prepare_session_platform
 from .outbox import move_messages
-from .text import TextError, clean_text, clean_url
-from .timezones import NonexistentLocalTime, is_valid_timezone, local_to_utc
-
-DEFAULT_REMINDER_OFFSETS = [1440, 60]
-MAX_CAPACITY = 100_000
-MAX_DURATION_MINUTES = 24 * 60
-# Each reminder is an email to every attendee: a few, none closer than 5 minutes, none further than 30 days.
-MAX_REMINDERS = 10
-MIN_REMINDER_OFFSET = 5
-MAX_REMINDER_OFFSET = 30 * 24 * 60
-MAX_PRICE = 100_000_000
-MAX_CANCELLATION_HOURS = 365 * 24
-MAX_TITLE_LENGTH = 200
-MAX_DESCRIPTION_LENGTH = 20_000
-# A new start (a session created or moved) lies between a day ago (a creator fixing yesterday's session) and five
-# years ahead. Further out is a typo or an attack: a start near year 9999 cannot even be shown in most time zones.
-EARLIEST_START = timedelta(days=1)
-LATEST_START = timedelta(days=5 * 365 + 1)
-# ISO 8601 as the API takes it; the OpenAPI document publishes these patterns as they are.
-STARTS_AT_PATTERN = (
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?(?:Z|[+-][0-9]{2}:[0-9]{2})?$"
+from .schemas import (
+    DEFAULT_REMINDER_OFFSETS,
+    PLATFORM_REFERENCES,
+    READ_ONLY_FIELDS,
+    SessionInput,
+    SessionPatch,
+    enter_a_start,
+    read,
 )
-ZOOM_MEETING_ID_PATTERN = r"^(?:(?: *[0-9]){9,12})? *$"
-MIN_ZOOM_MEETING_ID, MAX_ZOOM_MEETING_ID = 10**8, 10**12 - 1  # 9 to 12 digits, sent as a number
-ZOOM_KINDS = ("meeting", "webinar")
-# The API takes a currency code in upper or lower case; a form may also type it in mixed case (see the dashboard).
-CURRENCY_CODES = (*CURRENCIES, *(code.lower() for code in CURRENCIES))
-_STARTS_AT = re.compile(STARTS_AT_PATTERN)
-_CURRENCY_CODES = frozenset(CURRENCY_CODES)
-# What the API returns about a session but nobody sets; sent back in a PATCH, they are ignored.
-READ_ONLY_FIELDS = frozenset({"id", "status", "seats_taken", "seats_left", "public_url"})
-FIELDS = (
+from .timezones import NonexistentLocalTime, local_to_utc
+
+# The fields stored as they are read; null clears the optional ones among them (description, replay_url,
+# cancellation_hours), while the others refuse it.
+_AS_READ = (
     "title",
     "description",
-    "starts_at",
     "timezone",
     "duration_minutes",
     "price",
     "currency",
     "capacity",
     "platform",
-    "zoom_meeting_id",
-    "zoom_kind",
-    "youtube_url",
-    "join_link",
     "replay_url",
-    "reminder_offsets_minutes",
     "cancellation_hours",
 )
-
-
-def _int_field(value: Any, low: int, high: int) -> int:
-    """A JSON number that is whole (2 or 2.0) within [low, high]; text is the form's business (see the dashboard)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError
-    if isinstance(value, float) and not value.is_integer():
-        raise ValueError
-    number = int(value)
-    if not low <= number <= high:
-        raise ValueError
-    return number
-
-
-def _starts_at(value: Any, zone: str | None) -> datetime:
-    """ISO 8601 with an offset (that instant), or a wall-clock time read in the session's time zone (a form)."""
-    if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, str) and _STARTS_AT.fullmatch(value):
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    else:
-        raise ValueError
-    if parsed.tzinfo is None:
-        if not zone:
-            raise ValueError
-        return local_to_utc(parsed, zone)
-    return parsed.astimezone(UTC)
-
-
-def _reminder_offsets(value: Any) -> list[int]:
-    if not isinstance(value, list) or len(value) > MAX_REMINDERS:
-        raise ValueError
-    offsets = {_int_field(item, MIN_REMINDER_OFFSET, MAX_REMINDER_OFFSET) for item in value}
-    return sorted(offsets, reverse=True)
-
-
-def _zoom_meeting_id(value: Any) -> str | None:
-    """9 to 12 digits, as text (spaces ignored) or a number; blank text is no ID."""
-    if isinstance(value, bool):
-        raise ValueError
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, int):
-        value = str(value)
-    if not isinstance(value, str):
-        raise ValueError
-    digits = value.replace(" ", "")
-    if not digits:
-        return None
-    if not (digits.isascii() and digits.isdigit() and 9 <= len(digits) <= 12):
-        raise ValueError
-    return digits
+_PLATFORM_FIELDS = ("zoom_meeting_id", "zoom_kind", "youtube_url", "join_link")
 
 
 def parse_session_fields(
     raw: Mapping[str, Any], current: LiveSession | None = None, now: datetime | None = None
 ) -> dict[str, Any]:
-    """Validate what a creator sent (JSON values). With `current`, missing fields keep their value (PATCH).
+    """Validate what a creator sent (JSON values) into a session's columns. With `current`, missing fields keep their
+    value (PATCH).
 
     Null is the same as leaving a field out, except for the fields it clears (description, replay_url,
-    cancellation_hours, reminder_offsets_minutes).
+    cancellation_hours, reminder_offsets_minutes). Each field follows its rule in `schemas`; here are the rules that
+    need the stored session or the clock: a start's time zone and window, and the platform's link.
     """
-    errors: dict[str, str] = {field: _("Unknown field.") for field in set(raw) - set(FIELDS) - READ_ONLY_FIELDS}
-    out: dict[str, Any] = {}
-    now = now or utcnow()
-
-    def given(field: str) -> bool:
-        return raw.get(field) is not None
-
-    def required(field: str) -> bool:
-        if given(field):
-            return True
-        if current is None or field in raw:
-            errors[field] = _("This field is required.")
-        return False
-
-    def text(field: str, max_length: int, multiline: bool = False) -> str:
-        try:
-            return clean_text(raw[field], max_length=max_length, multiline=multiline, required=False)
-        except TextError as error:
-            errors[field] = error.message
-            return ""
-
-    if required("title"):
-        out["title"] = text("title", MAX_TITLE_LENGTH)
-        if not out["title"]:
-            errors.setdefault("title", _("Use between 1 and %(n)d characters.", n=MAX_TITLE_LENGTH))
-    if given("description"):
-        out["description"] = text("description", MAX_DESCRIPTION_LENGTH, multiline=True)
-    elif "description" in raw:
+    model = SessionInput if current is None else SessionPatch
+    fields, errors = read(model, {name: value for name, value in raw.items() if name not in READ_ONLY_FIELDS})
+    sent = fields.model_fields_set
+    out: dict[str, Any] = {name: getattr(fields, name) for name in _AS_READ if name in sent}
+    if "description" in out and out["description"] is None:
         out["description"] = ""
-
-    zone = current.timezone if current else None
-    if required("timezone"):
-        if isinstance(raw["timezone"], str) and is_valid_timezone(raw["timezone"]):
-            zone = out["timezone"] = raw["timezone"]
-        else:
-            errors["timezone"] = _("Choose an IANA time zone such as Europe/Paris.")
-    if required("starts_at") and "timezone" not in errors:
-        try:
-            starts_at = _starts_at(raw["starts_at"], zone)
-        except NonexistentLocalTime:
-            errors["starts_at"] = _("This time does not exist in %(zone)s: the clocks change then.", zone=zone)
-        except (ValueError, TypeError, OverflowError):
-            errors["starts_at"] = _("Enter a date and time such as 2026-05-04T18:30:00+02:00.")
-        else:
-            moved = current is None or starts_at != current.starts_at
-            if moved and not now - EARLIEST_START <= starts_at <= now + LATEST_START:
-                errors["starts_at"] = _("Choose a start between yesterday and five years from now.")
-            out["starts_at"] = starts_at
-
-    for field, low, high in (("duration_minutes", 1, MAX_DURATION_MINUTES), ("capacity", 1, MAX_CAPACITY)):
-        if required(field):
-            try:
-                out[field] = _int_field(raw[field], low, high)
-            except ValueError:
-                errors[field] = _("Enter a whole number from %(low)d to %(high)d.", low=low, high=high)
-    if required("price"):
-        try:
-            out["price"] = _int_field(raw["price"], 0, MAX_PRICE)
-        except ValueError:
-            errors["price"] = _("Enter the price in minor units (cents), zero for a free session.")
-    if required("currency"):
-        if isinstance(raw["currency"], str) and raw["currency"] in _CURRENCY_CODES:
-            out["currency"] = raw["currency"].upper()
-        else:
-            errors["currency"] = _("Enter an ISO 4217 currency code such as EUR.")
-
-    platform = current.platform if current else None
-    if required("platform"):
-        platform = raw["platform"]
-        if not isinstance(platform, str) or platform not in set(Platform):
-            errors["platform"] = _("Choose zoom, youtube or link.")
-        out["platform"] = platform
-    out.update(_platform_fields(raw, platform, current, errors))
-    if given("replay_url"):
-        try:
-            out["replay_url"] = clean_url(raw["replay_url"])
-        except TextError as error:
-            errors["replay_url"] = error.message
-    elif "replay_url" in raw:
-        out["replay_url"] = None
-
-    if given("cancellation_hours"):
-        try:
-            out["cancellation_hours"] = _int_field(raw["cancellation_hours"], 0, MAX_CANCELLATION_HOURS)
-        except ValueError:
-            errors["cancellation_hours"] = _("Enter 0 to %(n)d hours, or leave it empty.", n=MAX_CANCELLATION_HOURS)
-    elif "cancellation_hours" in raw:
-        out["cancellation_hours"] = None
-
-    if given("reminder_offsets_minutes"):
-        try:
-            out["reminder_offsets"] = _reminder_offsets(raw["reminder_offsets_minutes"])
-        except ValueError:
-            errors["reminder_offsets_minutes"] = _(
-                "Enter at most %(n)d reminders, each %(low)d to %(high)d minutes before the start, such as 1440, 60.",
-                n=MAX_REMINDERS, low=MIN_REMINDER_OFFSET, high=MAX_REMINDER_OFFSET,
-            )  # fmt: skip
-    elif "reminder_offsets_minutes" in raw:
-        out["reminder_offsets"] = []
+    if "starts_at" in sent and "timezone" not in errors:
+        zone = fields.timezone if "timezone" in sent else getattr(current, "timezone", None)
+        out["starts_at"] = _start(fields.starts_at, zone, current, now or utcnow(), errors)
+    if "platform" not in errors:
+        out.update(_platform_fields(fields, current, errors))
+    if "reminder_offsets_minutes" in sent:
+        out["reminder_offsets"] = fields.reminder_offsets_minutes or []
     elif current is None:
         out["reminder_offsets"] = list(DEFAULT_REMINDER_OFFSETS)
-
     if errors:
         raise ValidationError(_("Please correct the marked fields."), fields=errors)
     return out
 
 
-def _platform_fields(
-    raw: Mapping[str, Any], platform: str | None, current: LiveSession | None, errors: dict[str, str]
-) -> dict[str, Any]:
+def _start(
+    starts_at: datetime, zone: str | None, current: LiveSession | None, now: datetime, errors: dict[str, str]
+) -> datetime | None:
+    """The start as a UTC instant (a wall-clock time is read in `zone`); a new one lies within the window."""
+    if starts_at.tzinfo is None:
+        try:
+            if not zone:
+                raise ValueError("a wall-clock time needs a time zone")
+            starts_at = local_to_utc(starts_at, zone)
+        except NonexistentLocalTime:
+            errors["starts_at"] = _("This time does not exist in %(zone)s: the clocks change then.", zone=zone)
+            return None
+        except (ValueError, OverflowError):
+            errors["starts_at"] = enter_a_start()
+            return None
+    moved = current is None or starts_at != current.starts_at
+    if moved and not now - EARLIEST_START <= starts_at <= now + LATEST_START:
+        errors["starts_at"] = _("Choose a start between yesterday and five years from now.")
+    return starts_at
+
+
+def _platform_fields(fields: SessionPatch, current: LiveSession | None, errors: dict[str, str]) -> dict[str, Any]:
     """The reference the chosen platform needs; the other platforms' references are cleared.
 
-    Every reference sent is checked, whichever platform it belongs to, so that a mistake is never silently dropped.
+    Every reference sent is checked (by its rule), whichever platform it belongs to, so that a mistake is never
+    silently dropped.
     """
-    out: dict[str, Any] = {"zoom_meeting_id": None, "zoom_kind": None, "youtube_url": None, "join_link": None}
-    sent: dict[str, Any] = {}
-    if raw.get("zoom_meeting_id") is not None:
-        try:
-            sent["zoom_meeting_id"] = _zoom_meeting_id(raw["zoom_meeting_id"])
-        except ValueError:
-            errors["zoom_meeting_id"] = _("Enter the Zoom meeting or webinar ID (9 to 12 digits).")
-    if raw.get("zoom_kind") is not None:
-        sent["zoom_kind"] = raw["zoom_kind"]
-        if not isinstance(raw["zoom_kind"], str) or raw["zoom_kind"] not in ZOOM_KINDS:
-            errors["zoom_kind"] = _("Choose meeting or webinar.")
-    for field in ("youtube_url", "join_link"):
-        if raw.get(field) is not None:
-            try:
-                sent[field] = clean_url(raw[field])
-            except TextError as error:
-                errors[field] = error.message
-
+    platform = fields.platform if "platform" in fields.model_fields_set else getattr(current, "platform", None)
+    sent = {name: getattr(fields, name) for name in _PLATFORM_FIELDS}
+    out: dict[str, Any] = dict.fromkeys(_PLATFORM_FIELDS)
     if platform == Platform.ZOOM:
         # No ID: the app schedules the meeting itself when the session is published.
-        meeting_id = sent.get("zoom_meeting_id") or getattr(current, "zoom_meeting_id", None)
-        kind = sent.get("zoom_kind") or getattr(current, "zoom_kind", None) or "meeting"
+        meeting_id = sent["zoom_meeting_id"] or getattr(current, "zoom_meeting_id", None)
+        kind = sent["zoom_kind"] or getattr(current, "zoom_kind", None) or "meeting"
         out.update(zoom_meeting_id=meeting_id, zoom_kind=kind)
-    for field, needed_for in (("youtube_url", Platform.YOUTUBE), ("join_link", Platform.LINK)):
-        if platform == needed_for:
-            out[field] = sent.get(field) or getattr(current, field, None)
-            if not out[field]:
-                errors.setdefault(field, _("Enter a full https:// address."))
+    field = PLATFORM_REFERENCES.get(platform)
+    if field:
+        out[field] = sent[field] or getattr(current, field, None)
+        if not out[field]:
+            errors.setdefault(field, _("Enter a full https:// address."))
     return out
 
 

@@ -9,13 +9,19 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
+
+from ..limits import MAX_EMAIL_LENGTH, MAX_NAME_LENGTH, MAX_URL_LENGTH
 
 # C0 and C1 control characters, DEL and lone surrogates. Text of several lines keeps tab, LF and CR; a one-line
 # value refuses them and the Unicode line and paragraph separators too.
 _CONTROL = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff"
 _BAD_IN_TEXT = re.compile(f"[{_CONTROL}]")
 _BAD_IN_LINE = re.compile(f"[{_CONTROL}\t\n\r\u2028\u2029]")
+# The same rules as JSON Schema patterns, which the OpenAPI document publishes (JSON cannot spell a lone surrogate).
+ONE_LINE_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029]*$"
+SEVERAL_LINES_PATTERN = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$"
 
 
 class TextError(ValueError):
@@ -51,7 +57,7 @@ def clean_text(value: Any, *, max_length: int, multiline: bool = False, required
 
 
 # An absolute http(s) URL as RFC 3986 spells it (host names, no IPv6 literal): ASCII only, no space, every `%`
-# followed by two hex digits. The OpenAPI document publishes its outline, `^https?://\S+$`.
+# followed by two hex digits. The OpenAPI document publishes its outline, which is cheaper for schema tools.
 _PCHAR = r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})"
 URL_PATTERN = (
     r"^https?://"
@@ -62,8 +68,8 @@ URL_PATTERN = (
     rf"(?:\?(?:{_PCHAR}|[/?])*)?"  # query
     rf"(?:#(?:{_PCHAR}|[/?])*)?$"  # fragment
 )
+URL_OUTLINE_PATTERN = "^https?://\\S+$"
 _URL = re.compile(URL_PATTERN)
-MAX_URL_LENGTH = 500  # the columns' length
 
 
 def clean_url(value: Any, *, max_length: int = MAX_URL_LENGTH) -> str:
@@ -72,3 +78,20 @@ def clean_url(value: Any, *, max_length: int = MAX_URL_LENGTH) -> str:
     if not _URL.fullmatch(value):
         raise TextError(_("Enter a full https:// address."))
     return value
+
+
+def person_name(value: Any) -> str:
+    """A person's name as pages and email headers show it: one line of at most MAX_NAME_LENGTH characters."""
+    name = clean_text(value, max_length=MAX_NAME_LENGTH, required=False)
+    if not name:
+        raise TextError(_("Enter your name."))
+    return name
+
+
+def email_address(value: Any) -> str:
+    """An email address, lower-cased as email_validator normalises it (no DNS look-up)."""
+    try:
+        address = clean_text(value, max_length=MAX_EMAIL_LENGTH)
+        return validate_email(address, check_deliverability=False).normalized.lower()
+    except (TextError, EmailNotValidError):
+        raise TextError(_("Enter a valid email address.")) from None

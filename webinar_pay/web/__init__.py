@@ -15,6 +15,7 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from markupsafe import Markup
 
+from .. import limits
 from ..extensions import db, login_manager
 from ..models import Creator
 from ..money import format_amount
@@ -136,6 +137,7 @@ def init_app(app: Flask) -> None:
     app.add_template_global(get_locale)
     app.add_template_global(status_label)
     app.add_template_global(platform_label)
+    app.add_template_global(limits, "limits")  # the forms' maxlength, min and max
 
     @app.context_processor
     def demo_mode_banner() -> dict:

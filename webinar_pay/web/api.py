@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from functools import wraps
 
-from flask import Blueprint, current_app, g, jsonify, request, url_for
+from flask import Blueprint, current_app, g, jsonify, request
 from flask_babel import gettext as _
 
 from ..extensions import csrf, limiter
-from ..models import LiveSession, Order, Refund
+from ..limits import MAX_TOKEN_LENGTH
 from ..services import ValidationError
 from ..services.creators import creator_for_api_token
 from ..services.orders import creator_order, order_for_ticket_token, start_checkout, ticket_token, ticket_url
-from ..services.payments import providers
 from ..services.refunds import refund_order
 from ..services.sessions import (
     create_session,
@@ -24,13 +22,18 @@ from ..services.sessions import (
 )
 from ..services.sessions import update_session as update_session_service
 from . import error_response
-from .openapi import CHECKOUT_PROVIDERS, OPENAPI
+from .openapi import OPENAPI
+from .responses import (
+    checkout_started_json,
+    order_json,
+    orders_json,
+    refund_made_json,
+    session_json,
+    sessions_json,
+)
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
-
-
-MAX_TOKEN_LENGTH = 200  # ours are about 50 characters
 
 
 def _bearer() -> str | None:
@@ -74,53 +77,6 @@ def _json_body(optional: bool = False) -> dict:
     return body
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment else None
-
-
-def session_json(session: LiveSession) -> dict:
-    return {
-        "id": session.id,
-        "title": session.title,
-        "description": session.description,
-        "starts_at": _iso(session.starts_at),
-        "timezone": session.timezone,
-        "duration_minutes": session.duration_minutes,
-        "price": session.price,
-        "currency": session.currency,
-        "capacity": session.capacity,
-        "seats_taken": session.seats_taken,
-        "seats_left": session.seats_left,
-        "status": session.status,
-        "platform": session.platform,
-        "zoom_meeting_id": session.zoom_meeting_id,
-        "zoom_kind": session.zoom_kind,
-        "youtube_url": session.youtube_url,
-        "join_link": session.join_link,
-        "replay_url": session.replay_url,
-        "reminder_offsets_minutes": session.reminder_offsets,
-        "cancellation_hours": session.cancellation_hours,
-        "public_url": current_app.config["BASE_URL"] + url_for("storefront.session_page", session_id=session.id),
-    }
-
-
-def order_json(order: Order) -> dict:
-    enrollment = order.enrollment
-    return {
-        "id": order.id,
-        "session_id": order.session_id,
-        "name": order.name,
-        "email": order.email,
-        "status": order.status,
-        "amount": order.amount,
-        "currency": order.currency,
-        "provider": order.provider,
-        "hold_expires_at": _iso(order.hold_expires_at),
-        "paid_at": _iso(order.paid_at),
-        "enrollment": {"status": enrollment.status, "join_url": enrollment.join_url} if enrollment else None,
-    }
-
-
 @bp.get("/openapi.json")
 def openapi():
     return jsonify(OPENAPI)
@@ -129,7 +85,7 @@ def openapi():
 @bp.get("/sessions")
 @token_required
 def list_sessions():
-    return jsonify(sessions=[session_json(s) for s in creator_sessions(g.creator)])
+    return jsonify(sessions_json(creator_sessions(g.creator)))
 
 
 @bp.post("/sessions")
@@ -162,7 +118,7 @@ def publish(session_id: int):
 @token_required
 def session_orders(session_id: int):
     session = creator_session(g.creator, session_id)
-    return jsonify(orders=[order_json(order) for order in session.orders])
+    return jsonify(orders_json(session.orders))
 
 
 @bp.post("/sessions/<int:session_id>/checkout")
@@ -170,26 +126,11 @@ def session_orders(session_id: int):
 def checkout(session_id: int):
     body = _json_body()
     session = public_session(session_id)
-    provider = body.get("provider")
-    if provider is None:  # as the HTML form does: the first payment method this deployment offers
-        provider = next(iter(providers()), "")
-    elif provider not in CHECKOUT_PROVIDERS:
-        raise ValidationError(
-            _("Please correct the marked fields."),
-            fields={"provider": _("Choose one of: %(choices)s.", choices=", ".join(providers()))},
-        )
     started = start_checkout(
-        session, body.get("name", ""), body.get("email", ""), provider, client_address=request.remote_addr
+        session, body.get("name"), body.get("email"), body.get("provider"), client_address=request.remote_addr
     )
     order = started.order
-    return jsonify(
-        order_id=order.id,
-        status=order.status,
-        checkout_url=started.checkout_url,
-        hold_expires_at=_iso(order.hold_expires_at),
-        access_token=ticket_token(order),
-        ticket_url=ticket_url(order),
-    ), 201
+    return jsonify(checkout_started_json(order, started.checkout_url, ticket_token(order), ticket_url(order))), 201
 
 
 @bp.get("/orders/<int:order_id>")
@@ -204,20 +145,6 @@ def get_order(order_id: int):
     return jsonify(order_json(order))
 
 
-def refund_json(refund: Refund) -> dict:
-    return {
-        "id": refund.id,
-        "order_id": refund.order_id,
-        "amount": refund.amount,
-        "currency": refund.currency,
-        "status": refund.status,
-        "provider": refund.provider,
-        "provider_refund_id": refund.provider_refund_id,
-        "last_error": refund.last_error,
-        "created_at": refund.created_at.isoformat().replace("+00:00", "Z"),
-    }
-
-
 @bp.post("/orders/<int:order_id>/refund")
 @token_required
 def refund(order_id: int):
@@ -227,4 +154,4 @@ def refund(order_id: int):
         order, body.get("amount"), actor=f"creator {g.creator.email} (API)", key=request.headers.get("Idempotency-Key")
     )
     order = creator_order(g.creator.id, order_id)
-    return jsonify(refund=refund_json(made), order=order_json(order)), 201 if created else 200
+    return jsonify(refund_made_json(made, order)), 201 if created else 200

@@ -17,8 +17,8 @@ from ..services.enrollment import failed_enrollments, retry_enrollment, retry_fa
 from ..services.orders import creator_order, join_token
 from ..services.refunds import cancel_session, refund_progress, refunded_so_far, retry_refund
 from ..services.refunds import refund_order as refund_order_service
+from ..services.schemas import DEFAULT_REMINDER_OFFSETS, SESSION_FIELDS
 from ..services.sessions import (
-    FIELDS,
     create_session,
     creator_session,
     creator_sessions,
@@ -49,7 +49,7 @@ def _form_to_fields(form) -> tuple[dict, dict[str, str]]:
     """What the form sends, as the service takes it (JSON values): an empty box is a field left unset, numbers are
     numbers, the currency any case, reminders a list, and the price typed as people write it ('25.00') in minor
     units."""
-    raw = {name: form.get(name, "").strip() or None for name in FIELDS if name in form}
+    raw = {name: form.get(name, "").strip() or None for name in SESSION_FIELDS if name in form}
     errors = {}
     for name in INTEGER_FIELDS:
         if raw.get(name):
@@ -82,10 +82,10 @@ def _form_values(session: LiveSession | None) -> dict:
             "capacity": 50,
             "platform": "link",
             "zoom_kind": "meeting",
-            "reminder_offsets_minutes": "1440, 60",
+            "reminder_offsets_minutes": ", ".join(map(str, DEFAULT_REMINDER_OFFSETS)),
             "price": "0",
         }
-    values = {name: getattr(session, name, "") or "" for name in FIELDS}
+    values = {name: getattr(session, name, "") or "" for name in SESSION_FIELDS}
     try:
         local_start = session.starts_at.astimezone(ZoneInfo(session.timezone))
     except OverflowError:  # a start near the end of the calendar, stored before starts were bounded

@@ -1,43 +1,23 @@
 """The OpenAPI 3.1 description of JSON API v1, served as is at /api/v1/openapi.json.
 
-Keep it in step with webinar_pay/web/api.py and services/sessions.py: tests/test_openapi.py checks that its
-paths are exactly the app's routes and validates real responses against it.
+Paths, answers and prose are written here; the schemas of what is sent and answered come from the pydantic models
+(`services/schemas.py`, `web/responses.py`), so that the document describes what the server reads and writes.
+tests/test_openapi.py checks that its paths are exactly the app's routes and validates real answers against it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..money import CURRENCIES
-from ..services.creators import MAX_EMAIL_LENGTH, MAX_NAME_LENGTH
-from ..services.sessions import (
-    CURRENCY_CODES,
-    MAX_CANCELLATION_HOURS,
-    MAX_CAPACITY,
-    MAX_DESCRIPTION_LENGTH,
-    MAX_DURATION_MINUTES,
-    MAX_PRICE,
-    MAX_REMINDER_OFFSET,
-    MAX_REMINDERS,
-    MAX_TITLE_LENGTH,
-    MAX_ZOOM_MEETING_ID,
-    MIN_REMINDER_OFFSET,
-    MIN_ZOOM_MEETING_ID,
-    READ_ONLY_FIELDS,
-    STARTS_AT_PATTERN,
-    ZOOM_KINDS,
-    ZOOM_MEETING_ID_PATTERN,
-)
-from ..services.text import MAX_URL_LENGTH
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue, models_json_schema
+from pydantic_core import core_schema
+
+from ..limits import MAX_IDEMPOTENCY_KEY_LENGTH
+from ..services.schemas import CheckoutInput, RefundInput, SessionInput, SessionPatch
+from .responses import ANSWERS
 
 JSON = "application/json"
-# The payment methods a checkout may name; a deployment offers some of them (`sandbox` in demo mode only).
-CHECKOUT_PROVIDERS = ("stripe", "paypal", "sandbox")
-# What `services.text.clean_text` refuses, as JSON Schema patterns: control characters (a text of several lines
-# keeps tab, LF and CR; a one-line value refuses the Unicode line separators too).
 IDEMPOTENCY_KEY = "^[ -~]*[!-~][ -~]*$"  # printable ASCII, not only spaces
-ONE_LINE = "^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029]*$"
-SEVERAL_LINES = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$"
 
 
 # -- small builders --------------------------------------------------------------------------------------
@@ -49,14 +29,6 @@ def ref(kind: str, name: str) -> dict:
 
 def schema(name: str) -> dict:
     return ref("schemas", name)
-
-
-def nullable(base: dict) -> dict:
-    """`base` or null (JSON Schema 2020-12 spelling; OpenAPI 3.1 has no `nullable`)."""
-    out = {**base, "type": [base["type"], "null"]}
-    if "enum" in base:
-        out["enum"] = [*base["enum"], None]
-    return out
 
 
 def json_response(description: str, body: dict, example: Any = None) -> dict:
@@ -84,11 +56,6 @@ def error_response(
     return response
 
 
-def always(properties: dict) -> dict:
-    """A response object that always carries every one of its properties (null where the type allows)."""
-    return {"type": "object", "required": list(properties), "properties": properties}
-
-
 def path_id(name: str, what: str) -> dict:
     return {
         "name": name,
@@ -107,134 +74,6 @@ SESSION_ID = [ref("parameters", "SessionId")]
 PUBLIC: list = []  # `security: []`: no token needed
 
 
-# -- field schemas shared by what creators send and what the API returns -------------------------------------
-
-UTC_TIME = {
-    "type": "string",
-    "format": "date-time",
-    "description": "An instant in UTC, ISO 8601 ending in `Z`.",
-    "examples": ["2030-06-01T16:30:00Z"],
-}
-TITLE = {
-    "type": "string",
-    "minLength": 1,
-    "maxLength": MAX_TITLE_LENGTH,
-    "pattern": ONE_LINE,
-    "description": "One line, no control characters; surrounding spaces are trimmed.",
-}
-DESCRIPTION = {
-    "type": ["string", "null"],
-    "maxLength": MAX_DESCRIPTION_LENGTH,
-    "pattern": SEVERAL_LINES,
-    "description": "Free text of several lines (no control characters but tab and line breaks); null empties it.",
-}
-TIMEZONE = {
-    "type": "string",
-    "description": "IANA time zone the session is announced in; buyers see times in it.",
-    "examples": ["Europe/Paris"],
-}
-DURATION = {"type": "integer", "minimum": 1, "maximum": MAX_DURATION_MINUTES, "description": "Length in minutes."}
-PRICE = {
-    "type": "integer",
-    "minimum": 0,
-    "maximum": MAX_PRICE,
-    "description": "Seat price in minor units of `currency` (cents; yen for JPY). 0 makes a free session.",
-    "examples": [2500],
-}
-CAPACITY = {"type": "integer", "minimum": 1, "maximum": MAX_CAPACITY, "description": "Number of seats."}
-PLATFORM = {
-    "type": "string",
-    "enum": ["zoom", "youtube", "link"],
-    "description": "Where the session happens: a Zoom meeting or webinar, a YouTube live stream, or any join link.",
-}
-ZOOM_KIND = {"type": "string", "enum": list(ZOOM_KINDS), "description": "Zoom only; `meeting` by default."}
-HTTP_URL = {
-    "type": "string",
-    "format": "uri",
-    "maxLength": MAX_URL_LENGTH,
-    # The outline of `services.text.URL_PATTERN` (what the server checks in full): cheaper for schema tools.
-    "pattern": "^https?://\\S+$",
-    "description": "A full http:// or https:// address as RFC 3986 writes it: ASCII, no spaces, `%` + two hex digits.",
-}
-REMINDERS = {
-    "type": "array",
-    "maxItems": MAX_REMINDERS,
-    "items": {"type": "integer", "minimum": MIN_REMINDER_OFFSET, "maximum": MAX_REMINDER_OFFSET},
-    "description": (
-        f"Reminder emails, in minutes before the start: at most {MAX_REMINDERS}, each {MIN_REMINDER_OFFSET} minutes "
-        "to 30 days. Duplicates are dropped; returned largest first."
-    ),
-    "examples": [[1440, 60]],
-}
-
-SESSION_INPUT_FIELDS = {
-    "title": TITLE,
-    "description": DESCRIPTION,
-    "starts_at": {
-        "type": "string",
-        "pattern": STARTS_AT_PATTERN,
-        "description": (
-            "ISO 8601 date and time. With an offset (`Z`, `+02:00`) it is that instant; without one it is a wall-clock "
-            "time in `timezone`, refused if the clocks skip it (DST gap). A new start (creating, or moving a session) "
-            "lies between a day ago and five years from now; a time in the past is accepted, but such a session "
-            "cannot be published."
-        ),
-        "examples": ["2030-06-01T18:30:00+02:00", "2030-06-01T18:30"],
-    },
-    "timezone": TIMEZONE,
-    "duration_minutes": DURATION,
-    "price": PRICE,
-    "currency": {
-        "type": "string",
-        "enum": list(CURRENCY_CODES),
-        "description": "ISO 4217 code, upper or lower case; stored upper case.",
-        "examples": ["EUR"],
-    },
-    "capacity": CAPACITY,
-    "platform": PLATFORM,
-    "zoom_meeting_id": {
-        "anyOf": [
-            {"type": "string", "pattern": ZOOM_MEETING_ID_PATTERN},
-            {"type": "integer", "minimum": MIN_ZOOM_MEETING_ID, "maximum": MAX_ZOOM_MEETING_ID},
-            {"type": "null"},
-        ],
-        "description": (
-            "Zoom meeting or webinar ID, 9 to 12 digits (as text, spaces ignored, or a number). It must require "
-            "registration with manual approval (checked at publish). Left out, null or blank for a zoom session: the "
-            "ID the session has, else the app schedules the meeting at publish. Checked whatever the platform."
-        ),
-        "examples": ["123 4567 8901"],
-    },
-    "zoom_kind": {**nullable(ZOOM_KIND), "description": "Zoom only; `meeting` by default (null: unchanged)."},
-    "youtube_url": {
-        **nullable(HTTP_URL),
-        "description": "Required when `platform` is youtube (checked whatever the platform); null: unchanged.",
-    },
-    "join_link": {
-        **nullable(HTTP_URL),
-        "description": "Required when `platform` is link; sent to buyers once they have paid. Null: unchanged.",
-    },
-    "replay_url": {**nullable(HTTP_URL), "description": "A recording, sent with the thank-you email; null removes it."},
-    "reminder_offsets_minutes": {
-        **REMINDERS,
-        "type": ["array", "null"],
-        "description": REMINDERS["description"] + " Default [1440, 60]; null or [] for none.",
-    },
-    "cancellation_hours": {
-        "type": ["integer", "null"],
-        "minimum": 0,
-        "maximum": MAX_CANCELLATION_HOURS,
-        "description": (
-            "Attendees may cancel from their ticket page for a full, automatic refund until this many hours before "
-            "the start; shown before purchase. Null (the default): no self-cancellation."
-        ),
-    },
-}
-
-
-CREATE_REQUIRED = ["title", "starts_at", "timezone", "duration_minutes", "price", "currency", "capacity", "platform"]
-
-
 def links_to_session() -> dict:
     """OpenAPI links from a response whose body is a Session to what can be done with it next."""
     return {
@@ -249,12 +88,42 @@ def links_to_session() -> dict:
     }
 
 
-def platform_needs(platform: str, field: str) -> dict:
-    """A session on `platform` is created with `field` (not null)."""
-    return {
-        "if": {"properties": {"platform": {"const": platform}}, "required": ["platform"]},
-        "then": {"required": [field], "properties": {field: {"type": "string"}}},
-    }
+# -- the schemas, from the models ---------------------------------------------------------------------------------
+
+
+class OpenApiSchema(GenerateJsonSchema):
+    """pydantic's JSON Schema (the dialect of OpenAPI 3.1) as this document writes it: no generated titles on fields,
+    no `default: null`, and `"type": [T, "null"]` for a nullable field, so that its constraints stay on the field."""
+
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
+
+    def default_schema(self, schema: core_schema.WithDefaultSchema) -> JsonSchemaValue:
+        generated = super().default_schema(schema)
+        if generated.get("default", ...) is None:
+            del generated["default"]
+        return generated
+
+    def nullable_schema(self, schema: core_schema.NullableSchema) -> JsonSchemaValue:
+        inner = self.generate_inner(schema["schema"])
+        if isinstance(inner.get("type"), str) and "$ref" not in inner:
+            nullable = {**inner, "type": [inner["type"], "null"]}
+            if "enum" in inner:
+                nullable["enum"] = [*inner["enum"], None]
+            return nullable
+        if "anyOf" in inner and len(inner) == 1:
+            return {"anyOf": [*inner["anyOf"], {"type": "null"}]}
+        return super().nullable_schema(schema)
+
+
+def component_schemas() -> dict[str, Any]:
+    """What clients send (read as the server validates it) and what they read (as the server writes it)."""
+    models = [(model, "validation") for model in (SessionInput, SessionPatch, CheckoutInput, RefundInput)]
+    models += [(model, "serialization") for model in ANSWERS]
+    _keys, document = models_json_schema(
+        models, ref_template="#/components/schemas/{model}", schema_generator=OpenApiSchema
+    )
+    return document["$defs"]
 
 
 # -- the document ------------------------------------------------------------------------------------------------
@@ -459,7 +328,12 @@ OPENAPI: dict = {
                         "description": (
                             "1 to 64 printable ASCII characters (not only spaces), unique per refund you mean to make."
                         ),
-                        "schema": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": IDEMPOTENCY_KEY},
+                        "schema": {
+                            "type": "string",
+                            "minLength": 1,
+                            "maxLength": MAX_IDEMPOTENCY_KEY_LENGTH,
+                            "pattern": IDEMPOTENCY_KEY,
+                        },
                     }
                 ],
                 "requestBody": {
@@ -577,201 +451,6 @@ OPENAPI: dict = {
                 "Zoom could not be reached; the session stays a draft. Try again.", "video_platform_unavailable"
             ),
         },
-        "schemas": {
-            "Session": always(
-                {
-                    "id": {"type": "integer"},
-                    "title": TITLE,
-                    "description": {"type": "string"},
-                    "starts_at": UTC_TIME,
-                    "timezone": TIMEZONE,
-                    "duration_minutes": DURATION,
-                    "price": PRICE,
-                    "currency": {"type": "string", "enum": list(CURRENCIES), "examples": ["EUR"]},
-                    "capacity": CAPACITY,
-                    "seats_taken": {
-                        "type": "integer",
-                        "minimum": 0,
-                        "description": "Seats sold plus seats held by checkouts still pending.",
-                    },
-                    "seats_left": {"type": "integer", "minimum": 0},
-                    "status": {
-                        "type": "string",
-                        "enum": ["draft", "published", "ended", "cancelled"],
-                        "description": "Only `published` sessions that have not started are on sale.",
-                    },
-                    "platform": PLATFORM,
-                    "zoom_meeting_id": {"type": ["string", "null"]},
-                    "zoom_kind": nullable(ZOOM_KIND),
-                    "youtube_url": {"type": ["string", "null"], "format": "uri"},
-                    "join_link": {"type": ["string", "null"], "format": "uri"},
-                    "replay_url": {"type": ["string", "null"], "format": "uri"},
-                    "reminder_offsets_minutes": REMINDERS,
-                    "cancellation_hours": {"type": ["integer", "null"], "minimum": 0},
-                    "public_url": {"type": "string", "format": "uri", "description": "The public sales page."},
-                }
-            ),
-            "SessionInput": {
-                "type": "object",
-                "description": "Unknown fields are refused (422). Fields of another platform are ignored.",
-                "required": CREATE_REQUIRED,
-                "properties": SESSION_INPUT_FIELDS,
-                "additionalProperties": False,
-                "allOf": [
-                    platform_needs("youtube", "youtube_url"),
-                    platform_needs("link", "join_link"),
-                ],
-            },
-            "SessionPatch": {
-                "type": "object",
-                "description": (
-                    "Any subset of the session's fields; unknown fields are refused (422). A Session as returned "
-                    "may be sent back whole: its read-only fields (id, status, seats_taken, seats_left, "
-                    "public_url) are ignored."
-                ),
-                "properties": {
-                    **SESSION_INPUT_FIELDS,
-                    **{name: {"readOnly": True} for name in sorted(READ_ONLY_FIELDS)},
-                },
-                "additionalProperties": False,
-            },
-            "SessionList": always({"sessions": {"type": "array", "items": schema("Session")}}),
-            "Order": always(
-                {
-                    "id": {"type": "integer"},
-                    "session_id": {"type": "integer"},
-                    "name": {"type": "string"},
-                    "email": {"type": "string", "format": "email", "description": "Lower-cased."},
-                    "status": {
-                        "type": "string",
-                        "enum": ["pending", "paid", "refunded", "expired", "cancelled", "failed", "disputed"],
-                        "description": "`pending` holds a seat until `hold_expires_at`; `paid` has a seat.",
-                    },
-                    "amount": {"type": "integer", "minimum": 0, "description": "Minor units of `currency`."},
-                    "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
-                    "provider": {
-                        "type": "string",
-                        "enum": ["stripe", "paypal", "sandbox", "free"],
-                        "description": "`free` for orders of free sessions.",
-                    },
-                    "hold_expires_at": nullable(UTC_TIME),
-                    "paid_at": nullable(UTC_TIME),
-                    "enrollment": {
-                        "description": "The buyer's way in, once paid; null before.",
-                        "anyOf": [schema("Enrollment"), {"type": "null"}],
-                    },
-                }
-            ),
-            "Enrollment": always(
-                {
-                    "status": {"type": "string", "enum": ["pending", "enrolled", "failed", "cancelled"]},
-                    "join_url": {
-                        "type": ["string", "null"],
-                        "format": "uri",
-                        "description": "Set once `enrolled`: the buyer's personal link to the session.",
-                    },
-                }
-            ),
-            "RefundInput": {
-                "type": "object",
-                "properties": {
-                    "amount": {
-                        "type": ["integer", "null"],
-                        "minimum": 1,
-                        "description": (
-                            "Minor units of the order's currency; at most what is not refunded yet. Left out or "
-                            "null: all that is not refunded yet."
-                        ),
-                    },
-                },
-            },
-            "Refund": always(
-                {
-                    "id": {"type": "integer"},
-                    "order_id": {"type": "integer"},
-                    "amount": {"type": "integer", "minimum": 1},
-                    "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
-                    "status": {
-                        "type": "string",
-                        "enum": ["pending", "succeeded", "failed", "cancelled"],
-                        "description": "`cancelled`: not sent, because other refunds already gave the money back "
-                        "(`last_error` says so).",
-                    },
-                    "provider": {"type": "string", "enum": list(CHECKOUT_PROVIDERS)},
-                    "provider_refund_id": {"type": ["string", "null"]},
-                    "last_error": {"type": ["string", "null"], "description": "Why the last attempt failed."},
-                    "created_at": UTC_TIME,
-                }
-            ),
-            "RefundMade": always({"refund": schema("Refund"), "order": schema("Order")}),
-            "OrderList": always({"orders": {"type": "array", "items": schema("Order")}}),
-            "CheckoutInput": {
-                "type": "object",
-                "required": ["name", "email"],
-                "properties": {
-                    "name": {
-                        "type": "string",
-                        "minLength": 1,
-                        "maxLength": MAX_NAME_LENGTH,
-                        "pattern": ONE_LINE,
-                        "description": "The attendee's name: one line, no control characters.",
-                    },
-                    "email": {"type": "string", "format": "email", "maxLength": MAX_EMAIL_LENGTH},
-                    "provider": {
-                        "type": ["string", "null"],
-                        "enum": [*CHECKOUT_PROVIDERS, None],
-                        "description": (
-                            "How the buyer pays; left out or null, the first method this deployment offers (Stripe, "
-                            "then PayPal; `sandbox` in demo mode only). One it does not offer is a 422 on `provider`. "
-                            "Ignored for a free session."
-                        ),
-                    },
-                },
-            },
-            "CheckoutStarted": always(
-                {
-                    "order_id": {"type": "integer"},
-                    "status": {
-                        "type": "string",
-                        "enum": ["pending", "paid"],
-                        "description": "`paid` at once for a free session.",
-                    },
-                    "checkout_url": {
-                        "type": "string",
-                        "format": "uri",
-                        "description": "Send the buyer here: the provider's payment page, or the ticket page if free.",
-                    },
-                    "hold_expires_at": UTC_TIME,
-                    "access_token": {
-                        "type": "string",
-                        "description": "Bearer token for GET /orders/{order_id} (`OrderAccessToken`). Keep it secret.",
-                    },
-                    "ticket_url": {
-                        "type": "string",
-                        "format": "uri",
-                        "description": "The buyer's ticket page: payment status, then the join link.",
-                    },
-                }
-            ),
-            "Error": {
-                "type": "object",
-                "required": ["error", "message"],
-                "properties": {
-                    "error": {
-                        "type": "string",
-                        "description": (
-                            "Stable machine code, e.g. `unauthorized`, `not_found`, `validation_error`, "
-                            "`method_not_allowed` (with an `Allow` header)."
-                        ),
-                    },
-                    "message": {"type": "string", "description": "For people; may be translated."},
-                    "fields": {
-                        "type": "object",
-                        "additionalProperties": {"type": "string"},
-                        "description": "422 only: a message per invalid field of the request body.",
-                    },
-                },
-            },
-        },
+        "schemas": component_schemas(),
     },
 }

@@ -60,10 +60,13 @@ def session_page(session_id: int):
 def checkout(session_id: int):
     session = public_session(session_id)
     form = request.form
-    provider_name = form.get("provider") or next(iter(providers()), "")
     try:
         started = start_checkout(
-            session, form.get("name", ""), form.get("email", ""), provider_name, client_address=request.remote_addr
+            session,
+            form.get("name"),
+            form.get("email"),
+            form.get("provider") or None,
+            client_address=request.remote_addr,
         )
     except ServiceError as error:
         return _render_session(session, error.fields, form, error.message, error.http_status)
