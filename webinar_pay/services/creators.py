@@ -19,6 +19,7 @@ from ..models import ApiToken, Creator, utcnow
 from . import ValidationError
 from .text import TextError, clean_text, clean_url, is_clean
 from .timezones import is_valid_timezone
+from .video import VideoPlatformUnavailable, video_platform
 
 MIN_PASSWORD_LENGTH = 10
 MAX_NAME_LENGTH = 120  # the column's length
@@ -194,8 +195,6 @@ def find_zoom_user(creator: Creator, user: str, *, by_operator: bool = False) ->
     to sell, so linking someone else's user would be a way into their meetings. The operator may link any user
     (`flask creators link-zoom`). A Zoom user is linked to one creator at most.
     """
-    from .enrollment import VideoPlatformUnavailable, video_platform  # enrollment -> orders -> creators
-
     try:
         found = video_platform().get_user(user)
     except UserNotFound:

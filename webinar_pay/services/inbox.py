@@ -21,9 +21,9 @@ from integrations.payments import WebhookEvent
 
 from ..extensions import db
 from ..models import WebhookInbox, utcnow
-from .orders import ConcurrentUpdate
 from .payments import providers
 from .paypal_checkout import handle_paypal_event
+from .state import ConcurrentUpdate
 from .webhooks import handle_stripe_event
 
 log = logging.getLogger(__name__)

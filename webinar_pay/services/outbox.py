@@ -45,13 +45,11 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.orm import aliased, selectinload
-from sqlalchemy.orm.attributes import set_committed_value
 
 from integrations.mail import classify_smtp_error
 
 from ..extensions import db, keep_loaded_across_commits
 from ..models import (
-    OUTBOX_TRANSITIONS,
     Creator,
     EnrollmentStatus,
     LiveSession,
@@ -67,6 +65,8 @@ from ..models import (
 from ..money import format_amount
 from . import Conflict, NotFound
 from .ics import Invitation, build_ics
+from .state import ConcurrentUpdate, transition
+from .tickets import join_link, ticket_url
 
 log = logging.getLogger(__name__)
 
@@ -105,23 +105,6 @@ def _setting(name: str, default: int) -> int:
     return int(current_app.config.get(name, default))
 
 
-# -- state changes ---------------------------------------------------------------------------------------------
-
-
-class IllegalOutboxTransition(Exception):
-    pass
-
-
-def _transition(message: OutboxMessage, to: OutboxStatus, **values: Any) -> None:
-    """The one way a message changes state; only legal moves (see OUTBOX_TRANSITIONS)."""
-    current = OutboxStatus(message.status)
-    if to not in OUTBOX_TRANSITIONS[current]:
-        raise IllegalOutboxTransition(f"outbox message {message.id}: {current} -> {to} is not allowed")
-    message.status = to
-    for name, value in values.items():
-        setattr(message, name, value)
-
-
 def _rows(order: Order) -> dict[str, OutboxMessage]:
     return {
         row.kind: row for row in db.session.scalars(select(OutboxMessage).where(OutboxMessage.order_id == order.id))
@@ -144,25 +127,22 @@ def _arm(rows: dict[str, OutboxMessage], order: Order, kind: str, due_at: dateti
         return
     if row.status == OutboxStatus.SENDING:
         return  # the dispatcher has it; it will go out as claimed
-    if row.status != OutboxStatus.PENDING:
-        _transition(row, OutboxStatus.PENDING, attempts=0, last_error=None, claimed_at=None)
-    row.due_at = due_at
-    row.ics_sequence = max(row.ics_sequence, sequence)
+    if row.status == OutboxStatus.PENDING:
+        row.due_at = due_at
+        row.ics_sequence = max(row.ics_sequence, sequence)
+        return
+    transition(
+        row, OutboxStatus.PENDING, attempts=0, last_error=None, claimed_at=None, due_at=due_at,
+        ics_sequence=max(row.ics_sequence, sequence),
+    )  # fmt: skip
 
 
 def _cancel(row: OutboxMessage, reason: str) -> None:
     """Conditional, so a row a dispatcher claimed meanwhile is left to it (it re-checks the order itself)."""
-    if row.status not in {OutboxStatus.PENDING, OutboxStatus.FAILED}:
+    if row.status not in _WAITING:
         return
-    result = db.session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id == row.id, OutboxMessage.status.in_([OutboxStatus.PENDING, OutboxStatus.FAILED]))
-        .values(status=OutboxStatus.CANCELLED, last_error=reason)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount == 1:
-        set_committed_value(row, "status", OutboxStatus.CANCELLED)
-        set_committed_value(row, "last_error", reason)
+    with contextlib.suppress(ConcurrentUpdate):
+        transition(row, OutboxStatus.CANCELLED, last_error=reason)
 
 
 def _thank_you_due(session: LiveSession) -> datetime:
@@ -427,7 +407,11 @@ def resend(order: Order, kind: str = CONFIRMATION, now: datetime | None = None) 
         raise NotFound(_("This message was never planned for this attendee."))
     if rows[kind].status == OutboxStatus.SENDING:
         raise Conflict(_("This message is being sent right now."))
-    _arm(rows, order, kind, now or utcnow())
+    try:
+        _arm(rows, order, kind, now or utcnow())
+    except ConcurrentUpdate:  # a second click at the same moment armed it first: it goes out once, as asked
+        db.session.rollback()
+        return db.session.get(OutboxMessage, rows[kind].id)
     db.session.commit()
     return rows[kind]
 
@@ -552,8 +536,6 @@ def render_email(
     kind: str, order: Order, session: LiveSession, *, join_url: str | None, ticket: str, sequence: int, now: datetime
 ) -> Email:
     """Subject, both bodies and the .ics of one message, from the templates under email/<kind>/."""
-    from .orders import join_link  # orders plans messages, so it imports this module first
-
     creator = db.session.get(Creator, session.creator_id)
     context = _context(kind, order, session, creator, join_url, ticket)
     folder = f"email/{template_of(kind)}"
@@ -577,8 +559,6 @@ def render_email(
 
 def compose(message: OutboxMessage, now: datetime | None = None) -> Email:
     """The email an outbox row stands for, as it would be sent now."""
-    from .orders import join_link, ticket_url
-
     now = now or utcnow()
     order = db.session.get(Order, message.order_id)
     session = db.session.get(LiveSession, order.session_id)
@@ -719,22 +699,12 @@ def _attendance_kind(message: OutboxMessage) -> None:
             message.kind = MISSED_YOU
 
 
-def _settle(message_id: int, claim: datetime | None, /, **values: Any) -> None:
+def _settle(message: OutboxMessage, to: OutboxStatus, **values: Any) -> None:
     """Record the outcome, but only while the claim is still ours (a slow worker may have been taken over)."""
-    if values["status"] not in OUTBOX_TRANSITIONS[OutboxStatus.SENDING]:
-        raise IllegalOutboxTransition(f"outbox message {message_id}: sending -> {values['status']} is not allowed")
-    result = db.session.execute(
-        update(OutboxMessage)
-        .where(
-            OutboxMessage.id == message_id,
-            OutboxMessage.status == OutboxStatus.SENDING,
-            OutboxMessage.claimed_at == claim,
-        )
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:
-        log.warning("outbox message %s: claim lost before its outcome was recorded", message_id)
+    try:
+        transition(message, to, fence={"claimed_at": message.claimed_at}, **values)
+    except ConcurrentUpdate:
+        log.warning("outbox message %s: claim lost before its outcome was recorded", message.id)
     db.session.commit()
 
 
@@ -745,12 +715,12 @@ def _retry_or_fail(message: OutboxMessage, now: datetime, reason: str, transient
     if transient and attempts < _setting("MAIL_MAX_ATTEMPTS", 8):
         delay = min(base * 2 ** (attempts - 1), cap)
         _settle(
-            message.id, message.claimed_at, status=OutboxStatus.PENDING, attempts=attempts, last_error=reason,
+            message, OutboxStatus.PENDING, attempts=attempts, last_error=reason,
             due_at=now + timedelta(seconds=delay), claimed_at=None,
         )  # fmt: skip
         return "retry"
     log.error("email %s to order %s failed for good: %s", message.kind, message.order_id, reason)
-    _settle(message.id, message.claimed_at, status=OutboxStatus.FAILED, attempts=attempts, last_error=reason)
+    _settle(message, OutboxStatus.FAILED, attempts=attempts, last_error=reason)
     return "failed"
 
 
@@ -875,12 +845,12 @@ def _is_smtp_error(error: BaseException) -> bool:
 def _send_one(connection, message: OutboxMessage, now: datetime, result: DispatchResult) -> None:
     reason = _still_wanted(message, now)
     if reason:
-        _settle(message.id, message.claimed_at, status=OutboxStatus.CANCELLED, last_error=reason)
+        _settle(message, OutboxStatus.CANCELLED, last_error=reason)
         result.cancelled += 1
         return
     later = _thank_you_not_yet(message, now)
     if later:
-        _settle(message.id, message.claimed_at, status=OutboxStatus.PENDING, due_at=later, claimed_at=None)
+        _settle(message, OutboxStatus.PENDING, due_at=later, claimed_at=None)
         return
     _attendance_kind(message)
     try:
@@ -889,8 +859,7 @@ def _send_one(connection, message: OutboxMessage, now: datetime, result: Dispatc
         log.exception("could not compose outbox message %s", message.id)
         db.session.rollback()
         message = db.session.get(OutboxMessage, message.id, populate_existing=True)
-        _settle(message.id, message.claimed_at, status=OutboxStatus.FAILED, attempts=message.attempts + 1,
-                last_error=f"could not compose: {error}")  # fmt: skip
+        _settle(message, OutboxStatus.FAILED, attempts=message.attempts + 1, last_error=f"could not compose: {error}")
         result.failed += 1
         return
     try:
@@ -898,7 +867,7 @@ def _send_one(connection, message: OutboxMessage, now: datetime, result: Dispatc
     except Exception as error:
         if not _is_smtp_error(error):  # e.g. a header Flask-Mail refuses: this message can never go out
             log.exception("outbox message %s cannot be sent", message.id)
-            _settle(message.id, message.claimed_at, status=OutboxStatus.FAILED, attempts=message.attempts + 1,
+            _settle(message, OutboxStatus.FAILED, attempts=message.attempts + 1,
                     last_error=f"cannot be sent: {type(error).__name__}: {error}")  # fmt: skip
             result.failed += 1
             return
@@ -909,9 +878,7 @@ def _send_one(connection, message: OutboxMessage, now: datetime, result: Dispatc
         result.retried += outcome == "retry"
         result.failed += outcome == "failed"
         return
-    values: dict[str, Any] = {"status": OutboxStatus.SENT, "sent_at": now, "attempts": message.attempts + 1,
-                              "last_error": None, "kind": message.kind}  # fmt: skip
-    _settle(message.id, message.claimed_at, **values)
+    _settle(message, OutboxStatus.SENT, sent_at=now, attempts=message.attempts + 1, last_error=None, kind=message.kind)
     if message.kind == CONFIRMATION and email.has_join_link:
         _cancel_redundant_join_link(message.order_id)
     result.sent += 1

@@ -16,6 +16,7 @@ from ..money import CURRENCIES
 from . import Conflict, NotFound, ValidationError
 from .enrollment import prepare_session_platform
 from .outbox import move_messages
+from .state import transition
 from .text import TextError, clean_text, clean_url
 from .timezones import NonexistentLocalTime, is_valid_timezone, local_to_utc
 
@@ -318,8 +319,7 @@ def publish_session(session: LiveSession) -> LiveSession:
     if session.has_started():
         raise Conflict(_("This session starts in the past: move it first."))
     prepare_session_platform(session)  # Zoom: the meeting exists and only paid attendees get in
-    session.status = SessionStatus.PUBLISHED
-    session.published_at = utcnow()
+    transition(session, SessionStatus.PUBLISHED, published_at=utcnow())
     db.session.commit()
     return session
 

@@ -24,7 +24,7 @@ def handle_payment_event(
 
     `apply` replaces the usual payment handling for events that carry no payment (a provider's refund notice).
 
-    Raises `orders.ConcurrentUpdate` when another transaction changed the order at the same moment; nothing
+    Raises `state.ConcurrentUpdate` when another transaction changed the order at the same moment; nothing
     is kept then (not even the event row), so the next try (the webhook inbox's) is processed in full.
     """
     record = ProviderEvent(
