@@ -11,7 +11,7 @@ from pathlib import Path
 SERVICES = Path(__file__).resolve().parent.parent / "webinar_pay" / "services"
 PACKAGE = "webinar_pay.services"
 # What the flows build on ("" is the package itself: the errors). They import no flow.
-LOW = {"", "state", "seats", "tickets", "video", "payments", "text", "timezones", "ics", "heartbeat", "health"}
+LOW = {"", "state", "seats", "tickets", "jobs", "video", "payments", "text", "timezones", "ics", "heartbeat", "health"}
 # The flows, top to bottom as docs/architecture.md draws them: each imports only the flows below it.
 FLOWS = ["inbox", "paypal_checkout", "webhooks", "orders", "refunds", "sessions", "enrollment", "outbox", "creators"]
 

@@ -13,21 +13,18 @@ enrolled -> cancelled, applied by `state.transition` (under the worker's `attemp
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from flask import current_app, has_request_context
+from flask import current_app
 from flask_babel import gettext as _
 from flask_mail import Message
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
 
 from integrations.video import (
     ApprovalType,
@@ -58,6 +55,7 @@ from ..models import (
     utcnow,
 )
 from . import NotFound, ValidationError
+from .jobs import backoff, claim_due, claim_each, record_event_once, worker_context
 from .outbox import plan_join_link_message, session_ended
 from .state import ConcurrentUpdate, transition
 from .tickets import personal_join_url
@@ -341,9 +339,9 @@ def failed_enrollments(session: LiveSession) -> list[Enrollment]:
 
 def _backoff(attempts: int) -> timedelta:
     config = current_app.config
-    base = config.get("ENROLLMENT_RETRY_SECONDS", 60)
-    cap = config.get("ENROLLMENT_RETRY_CAP_SECONDS", 3600)
-    return timedelta(seconds=min(base * 2 ** max(attempts - 1, 0), cap))
+    return backoff(
+        attempts, config.get("ENROLLMENT_RETRY_SECONDS", 60), config.get("ENROLLMENT_RETRY_CAP_SECONDS", 3600)
+    )
 
 
 def enroll_due(now: datetime | None = None, limit: int = 50) -> int:
@@ -352,28 +350,15 @@ def enroll_due(now: datetime | None = None, limit: int = 50) -> int:
     Returns how many attendees were enrolled. Needs an app context; commits row by row.
     """
     now = now or utcnow()
-    due = db.session.scalars(
-        select(Enrollment.id)
-        .where(Enrollment.status == EnrollmentStatus.PENDING, Enrollment.next_attempt_at <= now)
-        .order_by(Enrollment.next_attempt_at, Enrollment.id)
-        .limit(limit)
-    ).all()
-    db.session.commit()
     enrolled = 0
+    due = claim_each(
+        Enrollment,
+        due=[Enrollment.status == EnrollmentStatus.PENDING, Enrollment.next_attempt_at <= now],
+        claim={"next_attempt_at": now + LEASE, "attempts": Enrollment.attempts + 1, "claimed_at": now},
+        order_by=[Enrollment.next_attempt_at, Enrollment.id],
+        limit=limit,
+    )
     for enrollment_id in due:
-        claimed = db.session.execute(
-            update(Enrollment)
-            .where(
-                Enrollment.id == enrollment_id,
-                Enrollment.status == EnrollmentStatus.PENDING,
-                Enrollment.next_attempt_at <= now,
-            )
-            .values(next_attempt_at=now + LEASE, attempts=Enrollment.attempts + 1, claimed_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        db.session.commit()
-        if claimed.rowcount != 1:
-            continue  # another worker has it
         enrollment = db.session.execute(
             select(Enrollment).where(Enrollment.id == enrollment_id).execution_options(populate_existing=True)
         ).scalar_one()
@@ -476,27 +461,18 @@ def _record_failure(enrollment: Enrollment, attempt: int, error: VideoError, now
 
 def _cancel_registrants(now: datetime, limit: int) -> int:
     """Cancelled enrolments whose Zoom registrant is still live: cancel it at Zoom, retrying until it holds."""
-    due = db.session.scalars(
-        select(Enrollment.id)
-        .where(
+    done = 0
+    due = claim_each(
+        Enrollment,
+        due=[
             Enrollment.status == EnrollmentStatus.CANCELLED,
             Enrollment.registrant_id.is_not(None),
             Enrollment.next_attempt_at <= now,
-        )
-        .limit(limit)
-    ).all()
-    db.session.commit()
-    done = 0
+        ],
+        claim={"next_attempt_at": now + LEASE, "claimed_at": now},
+        limit=limit,
+    )
     for enrollment_id in due:
-        claimed = db.session.execute(
-            update(Enrollment)
-            .where(Enrollment.id == enrollment_id, Enrollment.next_attempt_at <= now)
-            .values(next_attempt_at=now + LEASE, claimed_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        db.session.commit()
-        if claimed.rowcount != 1:
-            continue
         enrollment = db.session.get(Enrollment, enrollment_id)
         order = db.session.get(Order, enrollment.order_id)
         session = db.session.get(LiveSession, order.session_id)
@@ -515,29 +491,25 @@ def _cancel_registrants(now: datetime, limit: int) -> int:
 
 def _alert_creators(now: datetime) -> int:
     """One email per session to its creator listing the attendees whose enrolment failed for good."""
-    rows = db.session.execute(
-        select(Enrollment.id, Order.session_id)
-        .join(Order, Order.id == Enrollment.order_id)
-        .where(Enrollment.status == EnrollmentStatus.FAILED, Enrollment.alerted_at.is_(None))
-    ).all()
-    db.session.commit()
+    claimed = claim_due(
+        Enrollment,
+        due=[Enrollment.status == EnrollmentStatus.FAILED, Enrollment.alerted_at.is_(None)],
+        claim={"alerted_at": now},
+        returning=[Enrollment.order_id],
+    )
     by_session: dict[int, list[int]] = defaultdict(list)
-    for enrollment_id, session_id in rows:
-        claimed = db.session.execute(
-            update(Enrollment)
-            .where(Enrollment.id == enrollment_id, Enrollment.alerted_at.is_(None))
-            .values(alerted_at=now)
-            .execution_options(synchronize_session=False)
-        )
+    if claimed:
+        orders = select(Order.id, Order.session_id).where(Order.id.in_([order_id for _id, order_id in claimed]))
+        sessions = {order_id: session_id for order_id, session_id in db.session.execute(orders)}
         db.session.commit()
-        if claimed.rowcount == 1:
-            by_session[session_id].append(enrollment_id)
+        for enrollment_id, order_id in claimed:
+            by_session[sessions[order_id]].append(enrollment_id)
     sent = 0
     for session_id, enrollment_ids in by_session.items():
         session = db.session.get(LiveSession, session_id)
         enrollments = [db.session.get(Enrollment, i) for i in enrollment_ids]
         try:
-            with _request_context():
+            with worker_context():
                 message = _alert_message(session, enrollments)
             mail.send(message)
             sent += 1
@@ -551,16 +523,6 @@ def _alert_creators(now: datetime) -> int:
             )
             db.session.commit()
     return sent
-
-
-@contextlib.contextmanager
-def _request_context():
-    """Translations need a request (for the language); the worker has none, so lend it one at BASE_URL."""
-    if has_request_context():
-        yield
-        return
-    with current_app.test_request_context("/", base_url=current_app.config["BASE_URL"]):
-        yield
 
 
 def _alert_message(session: LiveSession, enrollments: list[Enrollment]) -> Message:
@@ -595,17 +557,8 @@ OCCURRENCE_MARGIN = timedelta(hours=1)
 
 def handle_zoom_event(event: VideoEvent) -> str:
     """Apply a verified Zoom event exactly once. Returns the outcome, also stored on the event row."""
-    record = ProviderEvent(
-        provider="zoom",
-        event_id=event.event_id[:255],
-        event_type=event.type[:100],
-        payload=json.dumps(dict(event.raw), default=str),
-    )
-    db.session.add(record)
-    try:
-        db.session.flush()
-    except IntegrityError:
-        db.session.rollback()
+    record = record_event_once("zoom", event.event_id[:255], event.type[:100], event.raw)
+    if record is None:
         return "duplicate"
     record.outcome = _apply_zoom_event(event, record)
     db.session.commit()

@@ -25,7 +25,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
-from flask import current_app, has_request_context, render_template
+from flask import current_app, render_template
 from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from flask_mail import Connection, Message
@@ -65,6 +65,7 @@ from ..models import (
 from ..money import format_amount
 from . import Conflict, NotFound
 from .ics import Invitation, build_ics
+from .jobs import backoff, claim_due, worker_context
 from .state import ConcurrentUpdate, transition
 from .tickets import join_link, ticket_url
 
@@ -445,16 +446,6 @@ class Email:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-@contextlib.contextmanager
-def _url_context():
-    """Links in emails need a request context; the dispatcher has none, so lend it one at BASE_URL."""
-    if has_request_context():
-        yield
-        return
-    with current_app.test_request_context("/", base_url=current_app.config["BASE_URL"]):
-        yield
-
-
 def _when(moment: datetime, zone: str) -> str:
     """The instant in the zone, in words; an instant the zone cannot show (the calendar's edge) is given in UTC."""
     locale = str(get_locale() or "en")
@@ -564,7 +555,7 @@ def compose(message: OutboxMessage, now: datetime | None = None) -> Email:
     session = db.session.get(LiveSession, order.session_id)
     enrollment = order.enrollment
     enrolled = enrollment is not None and enrollment.status == EnrollmentStatus.ENROLLED and enrollment.join_url
-    with _url_context():
+    with worker_context():  # links in emails need a request context; the dispatcher has none
         join_url = join_link(order) if enrolled and order.status == OrderStatus.PAID else None
         email = render_email(
             message.kind, order, session, join_url=join_url, ticket=ticket_url(order),
@@ -627,37 +618,16 @@ def recover_stale_claims(now: datetime | None = None) -> int:
 
 
 def _claim(now: datetime, limit: int) -> list[int]:
-    due = (
-        select(OutboxMessage.id)
-        .where(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.due_at <= now)
-        .order_by(OutboxMessage.due_at, OutboxMessage.id)
-        .limit(limit)
+    """Due messages, oldest first, now `sending` under this worker's claim (its time)."""
+    claimed = claim_due(
+        OutboxMessage,
+        due=[OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.due_at <= now],
+        claim={"status": OutboxStatus.SENDING, "claimed_at": now},
+        order_by=[OutboxMessage.due_at, OutboxMessage.id],
+        limit=limit,
+        skip_locked=True,
     )
-    if db.session.get_bind().dialect.name == "postgresql":
-        ids = list(db.session.scalars(due.with_for_update(skip_locked=True)))
-        if ids:
-            db.session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id.in_(ids))
-                .values(status=OutboxStatus.SENDING, claimed_at=now)
-                .execution_options(synchronize_session=False)
-            )
-        db.session.commit()
-        return ids
-    candidates = list(db.session.scalars(due))
-    db.session.commit()  # end the read, so that the UPDATE below sees what other writers committed
-    if not candidates:
-        return []
-    # One statement: SQLite serialises writers, so each row goes to the first worker whose UPDATE finds it pending.
-    claimed = db.session.scalars(
-        update(OutboxMessage)
-        .where(OutboxMessage.id.in_(candidates), OutboxMessage.status == OutboxStatus.PENDING)
-        .values(status=OutboxStatus.SENDING, claimed_at=now)
-        .returning(OutboxMessage.id)
-        .execution_options(synchronize_session=False)
-    ).all()
-    db.session.commit()
-    return sorted(claimed, key=candidates.index)
+    return [row[0] for row in claimed]
 
 
 def _still_wanted(message: OutboxMessage, now: datetime) -> str | None:
@@ -713,10 +683,9 @@ def _retry_or_fail(message: OutboxMessage, now: datetime, reason: str, transient
     base = _setting("MAIL_RETRY_BASE_SECONDS", 60)
     cap = _setting("MAIL_RETRY_MAX_SECONDS", 3600)
     if transient and attempts < _setting("MAIL_MAX_ATTEMPTS", 8):
-        delay = min(base * 2 ** (attempts - 1), cap)
         _settle(
             message, OutboxStatus.PENDING, attempts=attempts, last_error=reason,
-            due_at=now + timedelta(seconds=delay), claimed_at=None,
+            due_at=now + backoff(attempts, base, cap), claimed_at=None,
         )  # fmt: skip
         return "retry"
     log.error("email %s to order %s failed for good: %s", message.kind, message.order_id, reason)

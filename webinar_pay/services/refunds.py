@@ -9,19 +9,18 @@ pending emails go, and the attendee gets the refund email.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import math
 import secrets
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from flask import current_app, has_request_context
+from flask import current_app
 from flask_babel import gettext as _
 from flask_mail import Message
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from integrations.payments import ProviderError
@@ -42,6 +41,7 @@ from ..models import (
 from ..money import format_amount
 from . import Conflict, ServiceError, ValidationError
 from .enrollment import cancel_enrollment
+from .jobs import backoff, claim_each, claim_one, worker_context
 from .outbox import REFUND, cancel_messages, session_cancelled
 from .payments import provider as get_provider
 from .seats import give_seat_back, lock_order
@@ -50,6 +50,8 @@ from .state import transition
 log = logging.getLogger(__name__)
 
 REFUND_MAX_ATTEMPTS = 8
+REFUND_RETRY_CAP = timedelta(hours=1)  # the retries double from REFUND_RETRY_BASE_SECONDS up to this
+REFUND_LEASE = timedelta(minutes=5)  # a worker that stops while sending gives the refund back after this
 REFUNDABLE = {OrderStatus.PAID}
 MAX_KEY_LENGTH = 64
 
@@ -216,46 +218,34 @@ def _same_request(existing: Refund, amount) -> Refund:
 # -- sending -------------------------------------------------------------------------------------------------------
 
 
+def _due(now: datetime) -> list[ColumnElement[bool]]:
+    return [Refund.status == RefundStatus.PENDING, Refund.next_attempt_at <= now]
+
+
+def _lease(now: datetime) -> dict[str, Any]:
+    return {"next_attempt_at": now + REFUND_LEASE, "attempts": Refund.attempts + 1}
+
+
 def process_refunds(limit: int = 50, now: datetime | None = None) -> int:
     """Send due refunds to their providers (the worker's job); returns how many the provider accepted."""
     now = now or utcnow()
-    due = db.session.scalars(
-        select(Refund.id)
-        .where(Refund.status == RefundStatus.PENDING, Refund.next_attempt_at <= now)
-        .order_by(Refund.id)
-        .limit(limit)
-    ).all()
-    db.session.commit()
-    with _request_context():
-        return sum(_send(refund_id, now, "refund worker") for refund_id in due)
-
-
-@contextlib.contextmanager
-def _request_context() -> Iterator[None]:
-    """Audit notes are translated text, which needs a request (for the language); lend the worker one."""
-    if has_request_context():
-        yield
-        return
-    with current_app.test_request_context("/", base_url=current_app.config["BASE_URL"]):
-        yield
+    # Audit notes are translated text, which needs a request (for the language).
+    with worker_context():
+        due = claim_each(Refund, due=_due(now), claim=_lease(now), limit=limit)
+        return sum(_deliver(refund_id, now, "refund worker") for refund_id in due)
 
 
 def _retry_delay(attempts: int) -> timedelta:
-    base = current_app.config["REFUND_RETRY_BASE_SECONDS"]
-    return timedelta(seconds=base * 2 ** (attempts - 1))
+    return backoff(attempts, current_app.config["REFUND_RETRY_BASE_SECONDS"], REFUND_RETRY_CAP.total_seconds())
 
 
 def _send(refund_id: int, now: datetime, actor: str) -> bool:
     """Claim one due refund (a lease, so one process sends it), send it, apply the answer. True if accepted."""
-    claimed = db.session.execute(
-        update(Refund)
-        .where(Refund.id == refund_id, Refund.status == RefundStatus.PENDING, Refund.next_attempt_at <= now)
-        .values(next_attempt_at=now + timedelta(minutes=5), attempts=Refund.attempts + 1)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.commit()
-    if claimed.rowcount != 1:
-        return False
+    return claim_one(Refund, refund_id, due=_due(now), claim=_lease(now)) and _deliver(refund_id, now, actor)
+
+
+def _deliver(refund_id: int, now: datetime, actor: str) -> bool:
+    """Send a refund this worker claimed and apply the answer. True if the provider accepted it."""
     order = _hold_order(db.session.get(Refund, refund_id).order_id)
     refund = _fit_to_balance(order, db.session.get(Refund, refund_id, populate_existing=True), actor)
     db.session.commit()
