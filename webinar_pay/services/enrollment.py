@@ -56,7 +56,7 @@ from ..models import (
 )
 from . import NotFound, ValidationError
 from .jobs import backoff, claim_due, claim_each, record_event_once, worker_context
-from .outbox import plan_join_link_message, session_ended
+from .outbox.planning import plan_join_link_message, session_ended
 from .state import ConcurrentUpdate, transition
 from .tickets import personal_join_url
 from .video import VideoPlatformUnavailable, video_platform

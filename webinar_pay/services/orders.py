@@ -26,7 +26,8 @@ from ..models import LiveSession, Order, OrderLog, OrderStatus, SessionStatus, g
 from . import Conflict, NotFound, ServiceError, ValidationError
 from .creators import clean_name, normalize_email
 from .enrollment import request_enrollment
-from .outbox import REFUND, cancel_messages, plan_messages
+from .outbox.kinds import REFUND
+from .outbox.planning import cancel_messages, plan_messages
 from .payments import provider as get_provider
 from .refunds import plan_refund
 from .seats import give_seat_back, lock_order, take_seat

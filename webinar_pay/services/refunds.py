@@ -42,7 +42,8 @@ from ..money import format_amount
 from . import Conflict, ServiceError, ValidationError
 from .enrollment import cancel_enrollment
 from .jobs import backoff, claim_each, claim_one, worker_context
-from .outbox import REFUND, cancel_messages, session_cancelled
+from .outbox.kinds import REFUND
+from .outbox.planning import cancel_messages, session_cancelled
 from .payments import provider as get_provider
 from .seats import give_seat_back, lock_order
 from .state import transition

@@ -15,7 +15,7 @@ from ..models import Creator, LiveSession, Platform, SessionStatus, get_by_id, u
 from ..money import CURRENCIES
 from . import Conflict, NotFound, ValidationError
 from .enrollment import prepare_session_platform
-from .outbox import move_messages
+from .outbox.planning import move_messages
 from .state import transition
 from .text import TextError, clean_text, clean_url
 from .timezones import NonexistentLocalTime, is_valid_timezone, local_to_utc

@@ -8,7 +8,9 @@ from flask_login import current_user, login_required
 
 from ..services import NotFound
 from ..services.orders import creator_order
-from ..services.outbox import CONFIRMATION, TEMPLATES, delivery_log, preview, resend
+from ..services.outbox.compose import preview
+from ..services.outbox.kinds import CONFIRMATION, TEMPLATES
+from ..services.outbox.planning import delivery_log, resend
 from ..services.sessions import creator_session
 from .mailbox import with_email_frame
 

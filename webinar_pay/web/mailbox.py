@@ -12,7 +12,8 @@ from flask_login import current_user
 
 from ..config import is_production
 from ..models import OutboxMessage, get_by_id
-from ..services.outbox import compose, sent_messages
+from ..services.outbox.compose import compose
+from ..services.outbox.dispatch import sent_messages
 from ..services.payments import in_demo_mode
 
 bp = Blueprint("mailbox", __name__, url_prefix="/dev/mailbox")
