@@ -406,6 +406,14 @@ class OutboxMessage(db.Model):
     ics_sequence: Mapped[int] = mapped_column(Integer, default=0)
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The email as it went out the last time it was sent, kept for the dev mailbox and the delivery log; None for
+    # messages sent before copies were kept. The bodies are read only when shown.
+    sent_to: Mapped[str | None] = mapped_column(String(254))
+    sent_reply_to: Mapped[str | None] = mapped_column(String(254))
+    sent_subject: Mapped[str | None] = mapped_column(Text)
+    sent_text: Mapped[str | None] = mapped_column(Text, deferred=True, deferred_group="sent_copy")
+    sent_html: Mapped[str | None] = mapped_column(Text, deferred=True, deferred_group="sent_copy")
+    sent_ics: Mapped[str | None] = mapped_column(Text, deferred=True, deferred_group="sent_copy")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
+from flask_babel import gettext as _
 from flask_mail import Connection
 from sqlalchemy import select, update
 from sqlalchemy.orm import selectinload
@@ -25,10 +26,11 @@ from sqlalchemy.orm import selectinload
 from integrations.mail import classify_smtp_error
 
 from ...extensions import db, keep_loaded_across_commits
-from ...models import LiveSession, Order, OrderStatus, OutboxMessage, OutboxStatus, SessionStatus, utcnow
+from ...models import LiveSession, Order, OrderStatus, OutboxMessage, OutboxStatus, SessionStatus, get_by_id, utcnow
+from .. import NotFound
 from ..jobs import backoff, claim_due
 from ..state import ConcurrentUpdate, transition
-from .compose import compose, to_flask_message
+from .compose import Email, compose, to_flask_message
 from .kinds import (
     CONFIRMATION,
     JOIN_LINK,
@@ -294,7 +296,10 @@ def _send_one(connection, message: OutboxMessage, now: datetime, result: Dispatc
         result.retried += outcome == "retry"
         result.failed += outcome == "failed"
         return
-    _settle(message, OutboxStatus.SENT, sent_at=now, attempts=message.attempts + 1, last_error=None, kind=message.kind)
+    _settle(
+        message, OutboxStatus.SENT, sent_at=now, attempts=message.attempts + 1, last_error=None, kind=message.kind,
+        **_copy_of(email),
+    )  # fmt: skip
     if message.kind == CONFIRMATION and email.has_join_link:
         _cancel_redundant_join_link(message.order_id)
     result.sent += 1
@@ -314,13 +319,48 @@ def _cancel_redundant_join_link(order_id: int) -> None:
     db.session.commit()
 
 
+def _copy_of(email: Email) -> dict[str, str | None]:
+    """What is kept of a message that went out, recorded with its outcome (in the same UPDATE)."""
+    return {
+        "sent_to": email.to, "sent_reply_to": email.reply_to, "sent_subject": email.subject,
+        "sent_text": email.text, "sent_html": email.html, "sent_ics": email.ics,
+    }  # fmt: skip
+
+
+# -- what was sent ------------------------------------------------------------------------------------------------
+
+
+def sent_copy(message: OutboxMessage) -> Email | None:
+    """The email as it went out the last time, from the copy kept when it was sent; None for a message sent before
+    copies were kept (it is not rendered anew: today's templates and data could say something else)."""
+    if message.sent_subject is None:
+        return None
+    return Email(
+        to=message.sent_to or "", subject=message.sent_subject, text=message.sent_text or "",
+        html=message.sent_html or "", reply_to=message.sent_reply_to, ics=message.sent_ics,
+    )  # fmt: skip
+
+
 def sent_messages(limit: int = 100) -> list[OutboxMessage]:
-    """The newest messages the app has sent (or, in demo mode, kept): the dev mailbox."""
+    """The newest messages the app has sent (or, in demo mode, kept), with their orders and sessions: the dev
+    mailbox. Their bodies are read only when one is shown."""
     return list(
         db.session.scalars(
             select(OutboxMessage)
             .where(OutboxMessage.status == OutboxStatus.SENT)
             .order_by(OutboxMessage.sent_at.desc(), OutboxMessage.id.desc())
             .limit(limit)
+            .options(selectinload(OutboxMessage.order).selectinload(Order.session))
         )
     )
+
+
+def sent_message(session: LiveSession, message_id: int) -> tuple[OutboxMessage, Email | None]:
+    """A sent message of the session and the copy of what went out (None if sent before copies were kept).
+
+    Raises NotFound for any other message: another session's, or one not sent.
+    """
+    message = get_by_id(OutboxMessage, message_id)
+    if message is None or message.status != OutboxStatus.SENT or message.order.session_id != session.id:
+        raise NotFound(_("No such message."))
+    return message, sent_copy(message)
