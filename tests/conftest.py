@@ -301,7 +301,7 @@ class Api:
 def join_url(app: Flask, order_id: int) -> str:
     """The order's personal join link, as the emails and the ticket page give it (its own token, not the ticket's)."""
     from webinar_pay.models import Order
-    from webinar_pay.services.orders import join_link
+    from webinar_pay.services.tickets import join_link
 
     with app.test_request_context("/", base_url=app.config["BASE_URL"]):
         return join_link(db.session.get(Order, order_id))

@@ -28,7 +28,14 @@ from webinar_pay.models import (
     OutboxStatus,
     utcnow,
 )
-from webinar_pay.services import outbox
+from webinar_pay.services.outbox.dispatch import DispatchResult, dispatch_due
+from webinar_pay.services.outbox.kinds import REFUND
+from webinar_pay.services.outbox.planning import (
+    cancel_messages,
+    plan_join_link_message,
+    session_cancelled,
+    session_ended,
+)
 
 
 @pytest.fixture
@@ -65,9 +72,9 @@ class Shop:
         assert response.status_code == 303
         return body["order_id"]
 
-    def dispatch(self, now: datetime) -> outbox.DispatchResult:
+    def dispatch(self, now: datetime) -> DispatchResult:
         with self.app.app_context():
-            return outbox.dispatch_due(now=now)
+            return dispatch_due(now=now)
 
     def db(self, fn):
         with self.app.app_context():
@@ -256,7 +263,7 @@ def test_cancelled_session_cancels_reminders_and_tells_attendees(shop, smtp):
     def cancel():
         session = db.session.get(LiveSession, session_id)
         session.status = "cancelled"
-        return outbox.session_cancelled(session)
+        return session_cancelled(session)
 
     assert shop.db(cancel) == 2
     shop.dispatch(utcnow())
@@ -283,7 +290,7 @@ def test_refunded_order_gets_a_refund_email_and_nothing_else(shop, smtp):
         order = db.session.get(Order, order_id)
         db.session.execute(update(Order).where(Order.id == order_id).values(status=OrderStatus.REFUNDED))
         order.status = OrderStatus.REFUNDED
-        outbox.cancel_messages(order, notice=outbox.REFUND)
+        cancel_messages(order, notice=REFUND)
 
     shop.db(refund)
     assert shop.dispatch(utcnow()).sent == 1
@@ -310,14 +317,14 @@ def test_join_link_follows_when_enrolment_completes_later(shop, smtp):
 
     shop.db(enrolment(EnrollmentStatus.PENDING))
     with shop.app.app_context():
-        assert outbox.plan_join_link_message(db.session.get(Order, order_id)) is False  # confirmation not out yet
+        assert plan_join_link_message(db.session.get(Order, order_id)) is False  # confirmation not out yet
     shop.dispatch(utcnow())
     [confirmation] = smtp.to("later@example.com")
     assert "/j/" not in confirmation.text and "follows in a separate email" in confirmation.text
 
     shop.db(enrolment(EnrollmentStatus.ENROLLED))
-    assert shop.db(lambda: outbox.plan_join_link_message(db.session.get(Order, order_id))) is True
-    assert shop.db(lambda: outbox.plan_join_link_message(db.session.get(Order, order_id))) is False  # never twice
+    assert shop.db(lambda: plan_join_link_message(db.session.get(Order, order_id))) is True
+    assert shop.db(lambda: plan_join_link_message(db.session.get(Order, order_id))) is False  # never twice
     shop.dispatch(utcnow())
     link = smtp.to("later@example.com")[-1]
     assert link.subject == "Your join link for Watercolour basics"
@@ -451,7 +458,7 @@ def test_two_dispatchers_racing_send_each_message_exactly_once(shop, smtp, count
             start.wait()
             with shop.app.app_context():
                 while True:
-                    result = outbox.dispatch_due(now=now, limit=25)
+                    result = dispatch_due(now=now, limit=25)
                     if result.sent == 0 and result.failed == 0 and result.retried == 0:
                         break
                     sent_by[index] += result.sent
@@ -487,7 +494,7 @@ def test_thank_you_follows_the_real_end_and_attendance(shop, smtp):
         session.ended_at = real_end
         for order in db.session.scalars(select(Order).where(Order.session_id == session_id)):
             order.enrollment.attended = order.email == "came@example.com"
-        return outbox.session_ended(session, now=real_end)
+        return session_ended(session, now=real_end)
 
     assert shop.db(ended) == 2
     assert shop.dispatch(real_end + timedelta(minutes=29)).sent == 0

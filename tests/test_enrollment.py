@@ -15,7 +15,7 @@ from tests.zoom_setup import link_creator
 from webinar_pay.extensions import db
 from webinar_pay.models import Enrollment, LiveSession, Order, OrderStatus, utcnow
 from webinar_pay.services.enrollment import cancel_enrollment, enroll_due
-from webinar_pay.services.orders import transition_order as order_transition
+from webinar_pay.services.state import transition
 
 
 @pytest.fixture
@@ -63,7 +63,7 @@ class Shop(LiveShop):
 
         def refund():
             order = db.session.get(Order, order_id)
-            order_transition(order, OrderStatus.REFUNDED, actor="creator", note="refund")
+            transition(order, OrderStatus.REFUNDED, actor="creator", note="refund")
             cancel_enrollment(order)
 
         self.db(refund)

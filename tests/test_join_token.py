@@ -20,8 +20,8 @@ from tests.fakes.smtp_server import SmtpServer
 from webinar_pay import create_app
 from webinar_pay.extensions import db
 from webinar_pay.models import Order, utcnow
-from webinar_pay.services.orders import join_link, ticket_token
-from webinar_pay.services.outbox import dispatch_due
+from webinar_pay.services.outbox.dispatch import dispatch_due
+from webinar_pay.services.tickets import join_link, ticket_token
 
 BASE = "http://127.0.0.1:5000"
 MIGRATIONS = Path(__file__).resolve().parent.parent / "webinar_pay" / "migrations" / "versions"

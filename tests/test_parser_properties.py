@@ -21,16 +21,11 @@ from webinar_pay.models import LiveSession, utcnow
 from webinar_pay.money import CURRENCIES, MoneyError, exponent, major_input_value, normalize_currency, to_minor
 from webinar_pay.services import ValidationError
 from webinar_pay.services.creators import create_creator
-from webinar_pay.services.orders import (
-    join_token,
-    order_for_join_token,
-    order_for_ticket_token,
-    start_checkout,
-    ticket_token,
-)
+from webinar_pay.services.orders import start_checkout
 from webinar_pay.services.schemas import READ_ONLY_FIELDS, SESSION_FIELDS, CheckoutInput, SessionInput, validate
 from webinar_pay.services.sessions import create_session, parse_session_fields, publish_session
 from webinar_pay.services.text import TextError, clean_text, clean_url
+from webinar_pay.services.tickets import join_token, order_for_join_token, order_for_ticket_token, ticket_token
 from webinar_pay.services.timezones import all_timezones
 from webinar_pay.web.openapi import OPENAPI
 

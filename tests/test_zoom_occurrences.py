@@ -14,7 +14,7 @@ from webinar_pay.extensions import db
 from webinar_pay.models import Enrollment, LiveSession, ProviderEvent, SessionStatus, utcnow
 from webinar_pay.services.creators import create_creator
 from webinar_pay.services.enrollment import enroll_due
-from webinar_pay.services.outbox import dispatch_due
+from webinar_pay.services.outbox.dispatch import dispatch_due
 
 GRACE = timedelta(minutes=30)
 

@@ -122,6 +122,15 @@ class Platform(StrEnum):
     LINK = "link"
 
 
+# The only legal moves (`services.state.transition` applies them). Nothing ends a session automatically yet.
+SESSION_TRANSITIONS: dict[SessionStatus, set[SessionStatus]] = {
+    SessionStatus.DRAFT: {SessionStatus.PUBLISHED, SessionStatus.CANCELLED},
+    SessionStatus.PUBLISHED: {SessionStatus.CANCELLED, SessionStatus.ENDED},
+    SessionStatus.ENDED: set(),
+    SessionStatus.CANCELLED: set(),
+}
+
+
 class LiveSession(db.Model):
     __tablename__ = "live_sessions"
     __table_args__ = (
@@ -256,6 +265,17 @@ class RefundStatus(StrEnum):
     CANCELLED = "cancelled"  # never sent (again): what it was for had been refunded otherwise; `last_error` says so
 
 
+# The only legal moves. A failed refund is sent again (pending) or made unnecessary by others (cancelled). Once a
+# refund went to its provider, the provider's word on it wins over ours, whatever we recorded meanwhile: it may
+# report it through after all, or failed after all (Stripe: a card closed since), in any order.
+REFUND_TRANSITIONS: dict[RefundStatus, set[RefundStatus]] = {
+    RefundStatus.PENDING: {RefundStatus.SUCCEEDED, RefundStatus.FAILED, RefundStatus.CANCELLED},
+    RefundStatus.FAILED: {RefundStatus.PENDING, RefundStatus.CANCELLED, RefundStatus.SUCCEEDED},
+    RefundStatus.SUCCEEDED: {RefundStatus.FAILED},
+    RefundStatus.CANCELLED: {RefundStatus.SUCCEEDED, RefundStatus.FAILED},
+}
+
+
 class Refund(db.Model):
     __tablename__ = "refunds"
 
@@ -282,7 +302,7 @@ class EnrollmentStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
-# The only legal moves; `services.enrollment` is the one writer. A failed enrolment goes back to pending when
+# The only legal moves (`services.state.transition` applies them). A failed enrolment goes back to pending when
 # the creator (or a fixed configuration) retries it.
 ENROLLMENT_TRANSITIONS: dict[EnrollmentStatus, set[EnrollmentStatus]] = {
     EnrollmentStatus.PENDING: {EnrollmentStatus.ENROLLED, EnrollmentStatus.FAILED, EnrollmentStatus.CANCELLED},
@@ -385,6 +405,14 @@ class OutboxMessage(db.Model):
     ics_sequence: Mapped[int] = mapped_column(Integer, default=0)
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The email as it went out the last time it was sent, kept for the dev mailbox and the delivery log; None for
+    # messages sent before copies were kept. The bodies are read only when shown.
+    sent_to: Mapped[str | None] = mapped_column(String(254))
+    sent_reply_to: Mapped[str | None] = mapped_column(String(254))
+    sent_subject: Mapped[str | None] = mapped_column(Text)
+    sent_text: Mapped[str | None] = mapped_column(Text, deferred=True, deferred_group="sent_copy")
+    sent_html: Mapped[str | None] = mapped_column(Text, deferred=True, deferred_group="sent_copy")
+    sent_ics: Mapped[str | None] = mapped_column(Text, deferred=True, deferred_group="sent_copy")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

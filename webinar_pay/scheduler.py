@@ -21,7 +21,7 @@ from .services import heartbeat
 from .services.enrollment import enroll_due
 from .services.inbox import apply_webhooks
 from .services.orders import expire_holds
-from .services.outbox import send_due_emails
+from .services.outbox.dispatch import send_due_emails
 from .services.refunds import process_refunds
 
 log = logging.getLogger(__name__)

@@ -19,6 +19,7 @@ from ..models import ApiToken, Creator, utcnow
 from . import ValidationError
 from .text import TextError, clean_url, email_address, is_clean, person_name
 from .timezones import is_valid_timezone
+from .video import VideoPlatformUnavailable, video_platform
 
 # Checked against when the email is unknown so that both answers take the same time.
 _DUMMY_HASH = generate_password_hash("timing-equaliser-password")
@@ -183,8 +184,6 @@ def find_zoom_user(creator: Creator, user: str, *, by_operator: bool = False) ->
     to sell, so linking someone else's user would be a way into their meetings. The operator may link any user
     (`flask creators link-zoom`). A Zoom user is linked to one creator at most.
     """
-    from .enrollment import VideoPlatformUnavailable, video_platform  # enrollment -> orders -> creators
-
     try:
         found = video_platform().get_user(user)
     except UserNotFound:

@@ -1,6 +1,6 @@
 """Enrolment: a paid attendee gets a personal way into the session's platform, without the creator lifting a finger.
 
-`confirm_payment` asks for it (`orders.request_enrollment`); platforms that need no network call (a plain
+`confirm_payment` asks for it (`request_enrollment`); platforms that need no network call (a plain
 link, YouTube, the demo stand-in for Zoom) are enrolled in that same transaction. Zoom is enrolled by the
 scheduler tick (`enroll_due`), outside the webhook request: each row is claimed with one conditional UPDATE
 (status pending and due), so any number of workers may tick and each attendee is registered once. A failure
@@ -8,27 +8,23 @@ is retried with capped exponential backoff; after the last attempt (or at once w
 to change) the enrolment is `failed`, the creator is emailed and the dashboard offers "retry".
 
 States (`ENROLLMENT_TRANSITIONS`): pending -> enrolled | failed | cancelled; failed -> pending | cancelled;
-enrolled -> cancelled. `_transition` is the only writer of `Enrollment.status`.
+enrolled -> cancelled, applied by `state.transition` (under the worker's `attempts` fence while it holds a claim).
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
-import threading
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from flask import current_app, has_request_context
+from flask import current_app
 from flask_babel import gettext as _
 from flask_mail import Message
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
 
 from integrations.video import (
     ApprovalType,
@@ -41,15 +37,12 @@ from integrations.video import (
     VideoConfigurationError,
     VideoError,
     VideoEvent,
-    VideoPlatform,
 )
 from integrations.video.demo import DemoPlatform
 from integrations.video.youtube import embed_url
-from integrations.video.zoom import ZoomClient
 
 from ..extensions import db, mail
 from ..models import (
-    ENROLLMENT_TRANSITIONS,
     Enrollment,
     EnrollmentStatus,
     LiveSession,
@@ -61,65 +54,23 @@ from ..models import (
     ZoomMeeting,
     utcnow,
 )
-from . import NotFound, ServiceError, ValidationError
-from .orders import ConcurrentUpdate, IllegalTransition, join_token
-from .outbox import plan_join_link_message, session_ended
+from . import NotFound, ValidationError
+from .jobs import backoff, claim_due, claim_each, record_event_once, worker_context
+from .outbox.planning import plan_join_link_message, session_ended
+from .state import ConcurrentUpdate, transition
+from .tickets import personal_join_url
+from .video import VideoPlatformUnavailable, video_platform
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=5)  # a worker that dies mid-call gives its claim back after this
-_platform_lock = threading.Lock()
 
 
 class ZoomUnwell(Exception):
     """Zoom failed transiently (after the client's own retries): no point trying the next attendee now."""
 
 
-class VideoPlatformUnavailable(ServiceError):
-    code = "video_platform_unavailable"
-    http_status = 503
-
-
-# -- platforms -------------------------------------------------------------------------------------------------
-
-
-def zoom_configured(config) -> bool:
-    return bool(config.get("ZOOM_ACCOUNT_ID") and config.get("ZOOM_CLIENT_ID") and config.get("ZOOM_CLIENT_SECRET"))
-
-
-def build_video_platform(config) -> VideoPlatform:
-    """Zoom when its credentials are set; otherwise (demo mode) a stand-in that enrols at once, locally."""
-    if not zoom_configured(config):
-        return DemoPlatform(config["BASE_URL"] + "/demo/room")
-    return ZoomClient(
-        config["ZOOM_ACCOUNT_ID"],
-        config["ZOOM_CLIENT_ID"],
-        config["ZOOM_CLIENT_SECRET"],
-        api_base=config["ZOOM_API_BASE"],
-        oauth_url=config["ZOOM_OAUTH_URL"],
-        user_id=config.get("ZOOM_USER_ID") or "me",
-        timeout=(config["PROVIDER_CONNECT_TIMEOUT_SECONDS"], config["PROVIDER_READ_TIMEOUT_SECONDS"]),
-        max_retries=int(config.get("ZOOM_MAX_RETRIES", 3)),
-        backoff_seconds=float(config.get("ZOOM_RETRY_BACKOFF_SECONDS", 1.0)),
-        max_sleep_seconds=float(config.get("ZOOM_MAX_RETRY_SLEEP_SECONDS", 30)),
-    )
-
-
-def video_platform() -> VideoPlatform:
-    """The app's Zoom client (or demo stand-in), built once so its access token is shared."""
-    extensions = current_app.extensions
-    with _platform_lock:
-        if "webinar_pay.video" not in extensions:
-            extensions["webinar_pay.video"] = build_video_platform(current_app.config)
-    return extensions["webinar_pay.video"]
-
-
 def _ref(session: LiveSession) -> MeetingRef:
     return MeetingRef(meeting_id=session.zoom_meeting_id or "", kind=session.zoom_kind or "meeting")
-
-
-def personal_join_url(order: Order) -> str:
-    """Our own revocable link (`/j/<join token>`), built without a request so the worker can use it too."""
-    return f"{current_app.config['BASE_URL']}/j/{join_token(order)}"
 
 
 # -- session set-up ----------------------------------------------------------------------------------------------
@@ -239,25 +190,27 @@ def _zoom_field_error(message: str) -> ValidationError:
 # -- state changes -------------------------------------------------------------------------------------------------
 
 
-def _transition(enrollment: Enrollment, to: EnrollmentStatus, *, attempt: int | None = None, **values) -> None:
-    """The one way an enrolment changes state: legal moves only, and only while our claim (attempt) holds."""
-    current = EnrollmentStatus(enrollment.status)
-    if to not in ENROLLMENT_TRANSITIONS[current]:
-        raise IllegalTransition(f"enrollment {enrollment.id}: {current} -> {to} is not allowed")
-    conditions = [Enrollment.id == enrollment.id, Enrollment.status == current]
-    if attempt is not None:
-        conditions.append(Enrollment.attempts == attempt)
-    result = db.session.execute(
-        update(Enrollment)
-        .where(*conditions)
-        .values(status=to, updated_at=utcnow(), **values)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:
-        raise ConcurrentUpdate(f"enrollment {enrollment.id} changed while moving {current} -> {to}")
-    enrollment.status = to
-    for name, value in values.items():
-        setattr(enrollment, name, value)
+def request_enrollment(order: Order) -> Enrollment:
+    """Give the attendee their way in. A plain link is immediate; platforms are enrolled by the worker.
+
+    Called by `confirm_payment`; the caller commits.
+    """
+    session = order.session
+    enrollment = db.session.scalar(select(Enrollment).where(Enrollment.order_id == order.id))
+    if enrollment is None and session.platform == Platform.LINK:
+        # A plain link asks nobody: the row is born enrolled, one INSERT on the payment's path.
+        enrollment = Enrollment(order_id=order.id, status=EnrollmentStatus.ENROLLED, join_url=session.join_link)
+        db.session.add(enrollment)
+        return enrollment
+    if enrollment is None:
+        enrollment = Enrollment(order_id=order.id, status=EnrollmentStatus.PENDING, next_attempt_at=utcnow())
+        db.session.add(enrollment)
+    if session.platform == Platform.LINK:
+        if enrollment.status == EnrollmentStatus.PENDING:
+            transition(enrollment, EnrollmentStatus.ENROLLED, join_url=session.join_link, next_attempt_at=None)
+    else:
+        enroll_at_once(order, session, enrollment)  # YouTube and the demo platform need no worker
+    return enrollment
 
 
 def enroll_at_once(order: Order, session: LiveSession, enrollment: Enrollment) -> None:
@@ -271,13 +224,23 @@ def enroll_at_once(order: Order, session: LiveSession, enrollment: Enrollment) -
         registration = video_platform().add_registrant(_ref(session), Attendee.from_name(order.email, order.name))
     else:
         return
-    _transition(
+    transition(
         enrollment,
         EnrollmentStatus.ENROLLED,
         join_url=registration.join_url,
         registrant_id=registration.registrant_id or None,
         next_attempt_at=None,
     )
+
+
+def join_destination(order: Order) -> str | None:
+    """Where the personal join link leads right now, or None when it must not lead anywhere."""
+    enrollment = order.enrollment
+    if order.status != OrderStatus.PAID or enrollment is None or enrollment.status != EnrollmentStatus.ENROLLED:
+        return None
+    if order.session.platform == Platform.YOUTUBE:
+        return youtube_stream_url(order.session)
+    return enrollment.join_url
 
 
 def youtube_opens_at(session: LiveSession) -> datetime:
@@ -324,7 +287,7 @@ def cancel_enrollment(order: Order) -> Enrollment | None:
     if enrollment is None or enrollment.status == EnrollmentStatus.CANCELLED:
         return enrollment
     remote = bool(enrollment.registrant_id) and order.session.platform == Platform.ZOOM
-    _transition(enrollment, EnrollmentStatus.CANCELLED, next_attempt_at=utcnow() if remote else None)
+    transition(enrollment, EnrollmentStatus.CANCELLED, next_attempt_at=utcnow() if remote else None)
     return enrollment
 
 
@@ -335,7 +298,7 @@ def retry_enrollment(order: Order) -> Enrollment:
         raise NotFound(_("This attendee has no failed enrolment to retry."))
     if order.status != OrderStatus.PAID:
         raise ValidationError(_("This order is no longer paid."))
-    _transition(
+    transition(
         enrollment, EnrollmentStatus.PENDING, attempts=0, next_attempt_at=utcnow(), alerted_at=None, claimed_at=None
     )
     db.session.commit()
@@ -347,7 +310,7 @@ def retry_failed_enrollments(session: LiveSession) -> int:
     count = 0
     for enrollment in failed_enrollments(session):
         if enrollment.order.status == OrderStatus.PAID:
-            _transition(
+            transition(
                 enrollment,
                 EnrollmentStatus.PENDING,
                 attempts=0,
@@ -376,9 +339,9 @@ def failed_enrollments(session: LiveSession) -> list[Enrollment]:
 
 def _backoff(attempts: int) -> timedelta:
     config = current_app.config
-    base = config.get("ENROLLMENT_RETRY_SECONDS", 60)
-    cap = config.get("ENROLLMENT_RETRY_CAP_SECONDS", 3600)
-    return timedelta(seconds=min(base * 2 ** max(attempts - 1, 0), cap))
+    return backoff(
+        attempts, config.get("ENROLLMENT_RETRY_SECONDS", 60), config.get("ENROLLMENT_RETRY_CAP_SECONDS", 3600)
+    )
 
 
 def enroll_due(now: datetime | None = None, limit: int = 50) -> int:
@@ -387,28 +350,15 @@ def enroll_due(now: datetime | None = None, limit: int = 50) -> int:
     Returns how many attendees were enrolled. Needs an app context; commits row by row.
     """
     now = now or utcnow()
-    due = db.session.scalars(
-        select(Enrollment.id)
-        .where(Enrollment.status == EnrollmentStatus.PENDING, Enrollment.next_attempt_at <= now)
-        .order_by(Enrollment.next_attempt_at, Enrollment.id)
-        .limit(limit)
-    ).all()
-    db.session.commit()
     enrolled = 0
+    due = claim_each(
+        Enrollment,
+        due=[Enrollment.status == EnrollmentStatus.PENDING, Enrollment.next_attempt_at <= now],
+        claim={"next_attempt_at": now + LEASE, "attempts": Enrollment.attempts + 1, "claimed_at": now},
+        order_by=[Enrollment.next_attempt_at, Enrollment.id],
+        limit=limit,
+    )
     for enrollment_id in due:
-        claimed = db.session.execute(
-            update(Enrollment)
-            .where(
-                Enrollment.id == enrollment_id,
-                Enrollment.status == EnrollmentStatus.PENDING,
-                Enrollment.next_attempt_at <= now,
-            )
-            .values(next_attempt_at=now + LEASE, attempts=Enrollment.attempts + 1, claimed_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        db.session.commit()
-        if claimed.rowcount != 1:
-            continue  # another worker has it
         enrollment = db.session.execute(
             select(Enrollment).where(Enrollment.id == enrollment_id).execution_options(populate_existing=True)
         ).scalar_one()
@@ -429,7 +379,7 @@ def _attempt(enrollment: Enrollment, now: datetime) -> bool:
     order = db.session.get(Order, enrollment.order_id)
     session = db.session.get(LiveSession, order.session_id)
     if order.status != OrderStatus.PAID:
-        _transition(enrollment, EnrollmentStatus.CANCELLED, attempt=attempt, next_attempt_at=None)
+        transition(enrollment, EnrollmentStatus.CANCELLED, fence={"attempts": attempt}, next_attempt_at=None)
         db.session.commit()
         return False
     if session.platform != Platform.ZOOM or isinstance(video_platform(), DemoPlatform):
@@ -449,10 +399,10 @@ def _attempt(enrollment: Enrollment, now: datetime) -> bool:
                 raise ZoomUnwell from error
             return False
     try:
-        _transition(
+        transition(
             enrollment,
             EnrollmentStatus.ENROLLED,
-            attempt=attempt,
+            fence={"attempts": attempt},
             join_url=registration.join_url,
             registrant_id=registration.registrant_id or None,
             next_attempt_at=None,
@@ -496,7 +446,13 @@ def _record_failure(enrollment: Enrollment, attempt: int, error: VideoError, now
         )
     else:
         try:
-            _transition(enrollment, EnrollmentStatus.FAILED, attempt=attempt, last_error=message, next_attempt_at=None)
+            transition(
+                enrollment,
+                EnrollmentStatus.FAILED,
+                fence={"attempts": attempt},
+                last_error=message,
+                next_attempt_at=None,
+            )
         except ConcurrentUpdate:
             db.session.rollback()
             return
@@ -505,27 +461,18 @@ def _record_failure(enrollment: Enrollment, attempt: int, error: VideoError, now
 
 def _cancel_registrants(now: datetime, limit: int) -> int:
     """Cancelled enrolments whose Zoom registrant is still live: cancel it at Zoom, retrying until it holds."""
-    due = db.session.scalars(
-        select(Enrollment.id)
-        .where(
+    done = 0
+    due = claim_each(
+        Enrollment,
+        due=[
             Enrollment.status == EnrollmentStatus.CANCELLED,
             Enrollment.registrant_id.is_not(None),
             Enrollment.next_attempt_at <= now,
-        )
-        .limit(limit)
-    ).all()
-    db.session.commit()
-    done = 0
+        ],
+        claim={"next_attempt_at": now + LEASE, "claimed_at": now},
+        limit=limit,
+    )
     for enrollment_id in due:
-        claimed = db.session.execute(
-            update(Enrollment)
-            .where(Enrollment.id == enrollment_id, Enrollment.next_attempt_at <= now)
-            .values(next_attempt_at=now + LEASE, claimed_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        db.session.commit()
-        if claimed.rowcount != 1:
-            continue
         enrollment = db.session.get(Enrollment, enrollment_id)
         order = db.session.get(Order, enrollment.order_id)
         session = db.session.get(LiveSession, order.session_id)
@@ -544,29 +491,25 @@ def _cancel_registrants(now: datetime, limit: int) -> int:
 
 def _alert_creators(now: datetime) -> int:
     """One email per session to its creator listing the attendees whose enrolment failed for good."""
-    rows = db.session.execute(
-        select(Enrollment.id, Order.session_id)
-        .join(Order, Order.id == Enrollment.order_id)
-        .where(Enrollment.status == EnrollmentStatus.FAILED, Enrollment.alerted_at.is_(None))
-    ).all()
-    db.session.commit()
+    claimed = claim_due(
+        Enrollment,
+        due=[Enrollment.status == EnrollmentStatus.FAILED, Enrollment.alerted_at.is_(None)],
+        claim={"alerted_at": now},
+        returning=[Enrollment.order_id],
+    )
     by_session: dict[int, list[int]] = defaultdict(list)
-    for enrollment_id, session_id in rows:
-        claimed = db.session.execute(
-            update(Enrollment)
-            .where(Enrollment.id == enrollment_id, Enrollment.alerted_at.is_(None))
-            .values(alerted_at=now)
-            .execution_options(synchronize_session=False)
-        )
+    if claimed:
+        orders = select(Order.id, Order.session_id).where(Order.id.in_([order_id for _id, order_id in claimed]))
+        sessions = {order_id: session_id for order_id, session_id in db.session.execute(orders)}
         db.session.commit()
-        if claimed.rowcount == 1:
-            by_session[session_id].append(enrollment_id)
+        for enrollment_id, order_id in claimed:
+            by_session[sessions[order_id]].append(enrollment_id)
     sent = 0
     for session_id, enrollment_ids in by_session.items():
         session = db.session.get(LiveSession, session_id)
         enrollments = [db.session.get(Enrollment, i) for i in enrollment_ids]
         try:
-            with _request_context():
+            with worker_context():
                 message = _alert_message(session, enrollments)
             mail.send(message)
             sent += 1
@@ -580,16 +523,6 @@ def _alert_creators(now: datetime) -> int:
             )
             db.session.commit()
     return sent
-
-
-@contextlib.contextmanager
-def _request_context():
-    """Translations need a request (for the language); the worker has none, so lend it one at BASE_URL."""
-    if has_request_context():
-        yield
-        return
-    with current_app.test_request_context("/", base_url=current_app.config["BASE_URL"]):
-        yield
 
 
 def _alert_message(session: LiveSession, enrollments: list[Enrollment]) -> Message:
@@ -624,17 +557,8 @@ OCCURRENCE_MARGIN = timedelta(hours=1)
 
 def handle_zoom_event(event: VideoEvent) -> str:
     """Apply a verified Zoom event exactly once. Returns the outcome, also stored on the event row."""
-    record = ProviderEvent(
-        provider="zoom",
-        event_id=event.event_id[:255],
-        event_type=event.type[:100],
-        payload=json.dumps(dict(event.raw), default=str),
-    )
-    db.session.add(record)
-    try:
-        db.session.flush()
-    except IntegrityError:
-        db.session.rollback()
+    record = record_event_once("zoom", event.event_id[:255], event.type[:100], event.raw)
+    if record is None:
         return "duplicate"
     record.outcome = _apply_zoom_event(event, record)
     db.session.commit()

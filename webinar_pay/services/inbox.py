@@ -21,9 +21,10 @@ from integrations.payments import WebhookEvent
 
 from ..extensions import db
 from ..models import WebhookInbox, utcnow
-from .orders import ConcurrentUpdate
+from .jobs import backoff, claim_due
 from .payments import providers
 from .paypal_checkout import handle_paypal_event
+from .state import ConcurrentUpdate
 from .webhooks import handle_stripe_event
 
 log = logging.getLogger(__name__)
@@ -88,24 +89,15 @@ def apply_webhooks(limit: int = 1000) -> dict[str, str]:
 def _claim_due(lease: timedelta) -> tuple[list[tuple[int, str, str, int]], datetime]:
     """Up to CLAIM_BATCH due rows, oldest first, taken until the returned time."""
     now = utcnow()
-    candidates = (
-        select(WebhookInbox.id).where(WebhookInbox.next_attempt_at <= now).order_by(WebhookInbox.id).limit(CLAIM_BATCH)
+    claimed = claim_due(
+        WebhookInbox,
+        due=[WebhookInbox.next_attempt_at <= now],
+        claim={"next_attempt_at": now + lease},
+        limit=CLAIM_BATCH,
+        returning=(WebhookInbox.provider, WebhookInbox.body, WebhookInbox.attempts),
+        skip_locked=True,
     )
-    if db.engine.dialect.name == "postgresql":
-        candidates = candidates.with_for_update(skip_locked=True)
-    ids = list(db.session.scalars(candidates))
-    if not ids:
-        db.session.rollback()
-        return [], now
-    # Conditional: on SQLite another worker may have taken some of them between our read and this write.
-    claimed = db.session.execute(
-        update(WebhookInbox)
-        .where(WebhookInbox.id.in_(ids), WebhookInbox.next_attempt_at <= now)
-        .values(next_attempt_at=now + lease)
-        .returning(WebhookInbox.id, WebhookInbox.provider, WebhookInbox.body, WebhookInbox.attempts)
-    ).all()
-    db.session.commit()
-    return sorted(tuple(row) for row in claimed), now + lease
+    return [tuple(row) for row in claimed], now + lease
 
 
 def _renew(ids: list[int], held_until: datetime, lease: timedelta) -> tuple[set[int], datetime]:
@@ -136,8 +128,7 @@ def retry_webhooks_now() -> int:
 
 
 def _backoff(attempts: int) -> datetime:
-    base = timedelta(seconds=current_app.config["WEBHOOK_RETRY_BASE_SECONDS"])
-    return utcnow() + min(base * 2 ** (attempts - 1), RETRY_CAP)
+    return utcnow() + backoff(attempts, current_app.config["WEBHOOK_RETRY_BASE_SECONDS"], RETRY_CAP.total_seconds())
 
 
 def _retry_later(row_id: int, attempts: int, error: str, when: datetime) -> None:

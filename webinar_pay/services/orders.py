@@ -1,19 +1,15 @@
 """Orders: hold a seat, hand the buyer to a provider, confirm what the provider confirms, give seats back.
 
-Seats are counted in `LiveSession.seats_taken`, changed only by one conditional UPDATE
-(`seats_taken < capacity`) so that concurrent buyers can never oversell, on SQLite (writers are
-serialised) and on PostgreSQL (the row lock makes the second writer re-check the condition).
-A CHECK constraint on the table says the same a second time.
+The top of the payment flows: it builds on `seats` (no overselling), `state` (the order's moves and their log),
+`tickets`, and on the enrolment, refund and outbox services, which never call back up here.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import logging
 import math
-import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,30 +18,23 @@ from typing import Any
 from flask import current_app, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from sqlalchemy import case, false, func, or_, select, update
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy import case, false, func, or_, select
 
 from integrations.payments import CheckoutRequest, PaymentOutcome, PaymentState, ProviderError
 
 from ..extensions import db, keep_loaded_across_commits
-from ..models import (
-    ORDER_TRANSITIONS,
-    Enrollment,
-    EnrollmentStatus,
-    LiveSession,
-    Order,
-    OrderLog,
-    OrderStatus,
-    Platform,
-    SessionStatus,
-    get_by_id,
-    utcnow,
-)
+from ..models import LiveSession, Order, OrderLog, OrderStatus, SessionStatus, get_by_id, utcnow
 from . import Conflict, NotFound, ServiceError
-from .outbox import REFUND, cancel_messages, plan_messages
+from .enrollment import request_enrollment
+from .outbox.kinds import REFUND
+from .outbox.planning import cancel_messages, plan_messages
 from .payments import provider as get_provider
 from .payments import providers
+from .refunds import plan_refund
 from .schemas import CheckoutInput, validate
+from .seats import give_seat_back, lock_order, take_seat
+from .state import ConcurrentUpdate, transition
+from .tickets import ticket_token, ticket_url
 
 log = logging.getLogger(__name__)
 
@@ -75,150 +64,10 @@ class TooManyHolds(ServiceError):
     http_status = 429
 
 
-class IllegalTransition(Exception):
-    pass
-
-
-class ConcurrentUpdate(Exception):
-    """Another request changed the order first; the caller should retry from fresh state."""
-
-
 @dataclass(frozen=True)
 class CheckoutStarted:
     order: Order
     checkout_url: str
-
-
-# -- ticket and join tokens ------------------------------------------------------------------------
-# A token is `<order id>.<HMAC-SHA256(SECRET_KEY, purpose, order id, nonce)>`: nothing secret is stored, any later
-# email can rebuild the link, and a new nonce revokes every old link. The ticket token opens the ticket page (and
-# the order in the API), which can cancel the seat; the join token only leads into the session, so attendees
-# may pass it around (a shared calendar, a forwarded reminder) without handing over their ticket.
-
-TICKET = "ticket"
-JOIN = "join"
-_TOKEN = re.compile(r"([1-9][0-9]{0,9})\.([A-Za-z0-9_-]{32})")
-
-
-def _signature(purpose: str, order_id: int, nonce: str) -> str:
-    key = current_app.config["SECRET_KEY"].encode()
-    digest = hmac.new(key, f"{purpose}:{order_id}:{nonce}".encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).decode()[:32]
-
-
-def _token(purpose: str, order: Order) -> str:
-    return f"{order.id}.{_signature(purpose, order.id, order.token_nonce)}"
-
-
-def _order_for_token(purpose: str, token: object) -> Order | None:
-    """Any string (or anything else) gives the order whose token it is for `purpose`, or None."""
-    match = _TOKEN.fullmatch(token) if isinstance(token, str) else None
-    if match is None:
-        return None
-    order = get_by_id(Order, int(match[1]))
-    if order is None or not hmac.compare_digest(match[2], _signature(purpose, order.id, order.token_nonce)):
-        return None
-    return order
-
-
-def ticket_token(order: Order) -> str:
-    return _token(TICKET, order)
-
-
-def order_for_ticket_token(token: object) -> Order | None:
-    return _order_for_token(TICKET, token)
-
-
-def join_token(order: Order) -> str:
-    return _token(JOIN, order)
-
-
-def order_for_join_token(token: object) -> Order | None:
-    return _order_for_token(JOIN, token)
-
-
-def ticket_url(order: Order) -> str:
-    return current_app.config["BASE_URL"] + url_for("storefront.ticket", token=ticket_token(order))
-
-
-def join_link(order: Order) -> str:
-    """The attendee's personal way in, on our domain: it leads to the platform only while the order is paid."""
-    return current_app.config["BASE_URL"] + url_for("storefront.join", token=join_token(order))
-
-
-def join_destination(order: Order) -> str | None:
-    """Where the personal join link leads right now, or None when it must not lead anywhere."""
-    enrollment = order.enrollment
-    if order.status != OrderStatus.PAID or enrollment is None or enrollment.status != EnrollmentStatus.ENROLLED:
-        return None
-    if order.session.platform == Platform.YOUTUBE:
-        from .enrollment import youtube_stream_url  # the enrolment service builds on this module
-
-        return youtube_stream_url(order.session)
-    return enrollment.join_url
-
-
-# -- state changes ---------------------------------------------------------------------------------
-
-
-def transition_order(order: Order, to: OrderStatus, actor: str, note: str = "", **values) -> None:
-    """The one way an order changes state: legal moves only, atomic against concurrent writers."""
-    current = OrderStatus(order.status)
-    if to not in ORDER_TRANSITIONS[current]:
-        raise IllegalTransition(f"order {order.id}: {current} -> {to} is not allowed")
-    if current == OrderStatus.PENDING:
-        values = {"client_hash": None, **values}  # only the hold limits need it, and only while the seat is held
-    now = utcnow()
-    result = db.session.execute(
-        update(Order)
-        .where(Order.id == order.id, Order.status == current)
-        .values(status=to, updated_at=now, **values)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:
-        raise ConcurrentUpdate(f"order {order.id} changed while moving {current} -> {to}")
-    # Already written by the UPDATE above: recorded as loaded, so that the flush does not write them again.
-    set_committed_value(order, "status", to)
-    for name, value in values.items():
-        set_committed_value(order, name, value)
-    db.session.add(OrderLog(order_id=order.id, from_status=current, to_status=to, actor=actor, note=note))
-
-
-def _take_seat(session_id: int, *, only_on_sale: bool) -> bool:
-    conditions = [LiveSession.id == session_id, LiveSession.seats_taken < LiveSession.capacity]
-    if only_on_sale:
-        conditions += [LiveSession.status == SessionStatus.PUBLISHED, LiveSession.starts_at > utcnow()]
-    result = db.session.execute(
-        update(LiveSession)
-        .where(*conditions)
-        .values(seats_taken=LiveSession.seats_taken + 1)
-        .execution_options(synchronize_session=False)
-    )
-    return result.rowcount == 1
-
-
-def give_seat_back(order: Order) -> None:
-    result = db.session.execute(
-        update(Order)
-        .where(Order.id == order.id, Order.holds_seat.is_(True))
-        .values(holds_seat=False)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount == 1:
-        db.session.execute(
-            update(LiveSession)
-            .where(LiveSession.id == order.session_id)
-            .values(seats_taken=LiveSession.seats_taken - 1)
-            .execution_options(synchronize_session=False)
-        )
-    set_committed_value(order, "holds_seat", False)
-
-
-def lock_order(order: Order) -> Order:
-    """Re-read the order under a row lock (PostgreSQL); SQLite serialises writers by itself."""
-    return db.session.execute(
-        select(Order).where(Order.id == order.id).with_for_update().execution_options(populate_existing=True)
-    ).scalar_one()
 
 
 # -- checkout ----------------------------------------------------------------------------------------
@@ -285,11 +134,9 @@ def _check_hold_limits(session_id: int, email: str, client: str | None, now: dat
 def _hold_seat(session: LiveSession, name: str, email: str, provider_name: str, client: str | None) -> Order:
     if not session.is_on_sale:
         raise NotOnSale(_("This session is not on sale any more."))
-    if not _take_seat(session.id, only_on_sale=True):
+    if not take_seat(session.id, only_on_sale=True):
         db.session.rollback()
-        if expire_holds(session_id=session.id, ask_provider=False) == 0 or not _take_seat(
-            session.id, only_on_sale=True
-        ):
+        if expire_holds(session_id=session.id, ask_provider=False) == 0 or not take_seat(session.id, only_on_sale=True):
             db.session.rollback()
             raise SoldOut(_("Sorry, this session is sold out."))
     now = utcnow()
@@ -360,7 +207,7 @@ def _start_checkout(
         result = provider.create_checkout(request)
     except ProviderError as error:
         log.warning("checkout for order %s failed: %s", order.id, error)
-        transition_order(order, OrderStatus.FAILED, actor=provider.name, note=str(error))
+        transition(order, OrderStatus.FAILED, actor=provider.name, note=str(error))
         give_seat_back(order)
         db.session.commit()
         raise ProviderUnavailable(_("The payment provider could not be reached. Please try again.")) from error
@@ -390,49 +237,29 @@ def confirm_payment(order: Order, payment: PaymentState, actor: str) -> str:
         return "already_" + order.status
     paid = {"paid_at": utcnow(), "payment_ref": payment.payment_ref}
     if order.status == OrderStatus.PENDING and order.holds_seat:
-        transition_order(order, OrderStatus.PAID, actor, **paid)
+        transition(order, OrderStatus.PAID, actor=actor, **paid)
     else:
         seat = order.session.status != SessionStatus.CANCELLED and (
-            order.holds_seat or _take_seat(order.session_id, only_on_sale=False)
+            order.holds_seat or take_seat(order.session_id, only_on_sale=False)
         )
         if not seat:
-            transition_order(
-                order, OrderStatus.REFUNDED, actor, note=_("Paid after its hold expired; no seat left."), **paid
+            transition(
+                order, OrderStatus.REFUNDED, actor=actor, note=_("Paid after its hold expired; no seat left."), **paid
             )
-            from .refunds import plan_refund  # the refunds service builds on this module
-
             plan_refund(order, reason="no_seat_left")
             cancel_messages(order, notice=REFUND)
             return "refunded_no_seat"
-        transition_order(order, OrderStatus.PAID, actor, note="paid after its hold expired", holds_seat=True, **paid)
+        transition(order, OrderStatus.PAID, actor=actor, note="paid after its hold expired", holds_seat=True, **paid)
     request_enrollment(order)
     plan_messages(order)
     return "paid"
-
-
-def request_enrollment(order: Order) -> Enrollment:
-    """Give the attendee their way in. A plain link is immediate; platforms are enrolled by the worker."""
-    session = order.session
-    enrollment = db.session.scalar(select(Enrollment).where(Enrollment.order_id == order.id))
-    if enrollment is None:
-        enrollment = Enrollment(order_id=order.id, status=EnrollmentStatus.PENDING, next_attempt_at=utcnow())
-        db.session.add(enrollment)
-    if session.platform == Platform.LINK:
-        enrollment.status = EnrollmentStatus.ENROLLED
-        enrollment.join_url = session.join_link
-        enrollment.next_attempt_at = None
-    else:
-        from .enrollment import enroll_at_once  # YouTube and the demo platform need no worker
-
-        enroll_at_once(order, session, enrollment)
-    return enrollment
 
 
 def payment_failed(order: Order, actor: str, note: str = "") -> str:
     order = lock_order(order)
     if order.status != OrderStatus.PENDING:
         return "ignored_" + order.status
-    transition_order(order, OrderStatus.FAILED, actor, note=note)
+    transition(order, OrderStatus.FAILED, actor=actor, note=note)
     give_seat_back(order)
     return "failed"
 
@@ -441,7 +268,7 @@ def checkout_expired(order: Order, actor: str) -> str:
     order = lock_order(order)
     if order.status != OrderStatus.PENDING:
         return "ignored_" + order.status
-    transition_order(order, OrderStatus.EXPIRED, actor)
+    transition(order, OrderStatus.EXPIRED, actor=actor)
     give_seat_back(order)
     return "expired"
 
@@ -467,7 +294,7 @@ def cancel_checkout(order: Order) -> None:
             return
     order = lock_order(order)
     if order.status == OrderStatus.PENDING:
-        transition_order(order, OrderStatus.CANCELLED, actor="buyer")
+        transition(order, OrderStatus.CANCELLED, actor="buyer")
         give_seat_back(order)
     db.session.commit()
 
@@ -505,7 +332,7 @@ def expire_holds(
             else:
                 locked = lock_order(order)
                 if locked.status == OrderStatus.PENDING:
-                    transition_order(locked, OrderStatus.EXPIRED, actor="hold expiry")
+                    transition(locked, OrderStatus.EXPIRED, actor="hold expiry")
                     give_seat_back(locked)
                     released += 1
             db.session.commit()

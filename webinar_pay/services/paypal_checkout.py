@@ -50,7 +50,7 @@ def _capture_if_pending(order_id: int | None, paypal_order_id: str) -> PaymentSt
 def buyer_returned(order: Order, paypal_order_id: str) -> str:
     """The buyer approved on PayPal and came back: capture and confirm. Idempotent; returns the outcome.
 
-    Raises `orders.ConcurrentUpdate` when a webhook changed the order at the same moment.
+    Raises `state.ConcurrentUpdate` when a webhook changed the order at the same moment.
     """
     try:
         state = _capture_if_pending(order.id, paypal_order_id)

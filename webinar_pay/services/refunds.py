@@ -9,19 +9,18 @@ pending emails go, and the attendee gets the refund email.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import math
 import secrets
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from flask import current_app, has_request_context
+from flask import current_app
 from flask_babel import gettext as _
 from flask_mail import Message
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from integrations.payments import ProviderError
@@ -42,13 +41,19 @@ from ..models import (
 )
 from ..money import format_amount
 from . import Conflict, ServiceError, ValidationError
-from .orders import give_seat_back, lock_order, transition_order
-from .outbox import REFUND, cancel_messages, session_cancelled
+from .enrollment import cancel_enrollment
+from .jobs import backoff, claim_each, claim_one, worker_context
+from .outbox.kinds import REFUND
+from .outbox.planning import cancel_messages, session_cancelled
 from .payments import provider as get_provider
+from .seats import give_seat_back, lock_order
+from .state import transition
 
 log = logging.getLogger(__name__)
 
 REFUND_MAX_ATTEMPTS = 8
+REFUND_RETRY_CAP = timedelta(hours=1)  # the retries double from REFUND_RETRY_BASE_SECONDS up to this
+REFUND_LEASE = timedelta(minutes=5)  # a worker that stops while sending gives the refund back after this
 REFUNDABLE = {OrderStatus.PAID}
 
 
@@ -218,46 +223,34 @@ def _same_request(existing: Refund, amount) -> Refund:
 # -- sending -------------------------------------------------------------------------------------------------------
 
 
+def _due(now: datetime) -> list[ColumnElement[bool]]:
+    return [Refund.status == RefundStatus.PENDING, Refund.next_attempt_at <= now]
+
+
+def _lease(now: datetime) -> dict[str, Any]:
+    return {"next_attempt_at": now + REFUND_LEASE, "attempts": Refund.attempts + 1}
+
+
 def process_refunds(limit: int = 50, now: datetime | None = None) -> int:
     """Send due refunds to their providers (the worker's job); returns how many the provider accepted."""
     now = now or utcnow()
-    due = db.session.scalars(
-        select(Refund.id)
-        .where(Refund.status == RefundStatus.PENDING, Refund.next_attempt_at <= now)
-        .order_by(Refund.id)
-        .limit(limit)
-    ).all()
-    db.session.commit()
-    with _request_context():
-        return sum(_send(refund_id, now, "refund worker") for refund_id in due)
-
-
-@contextlib.contextmanager
-def _request_context() -> Iterator[None]:
-    """Audit notes are translated text, which needs a request (for the language); lend the worker one."""
-    if has_request_context():
-        yield
-        return
-    with current_app.test_request_context("/", base_url=current_app.config["BASE_URL"]):
-        yield
+    # Audit notes are translated text, which needs a request (for the language).
+    with worker_context():
+        due = claim_each(Refund, due=_due(now), claim=_lease(now), limit=limit)
+        return sum(_deliver(refund_id, now, "refund worker") for refund_id in due)
 
 
 def _retry_delay(attempts: int) -> timedelta:
-    base = current_app.config["REFUND_RETRY_BASE_SECONDS"]
-    return timedelta(seconds=base * 2 ** (attempts - 1))
+    return backoff(attempts, current_app.config["REFUND_RETRY_BASE_SECONDS"], REFUND_RETRY_CAP.total_seconds())
 
 
 def _send(refund_id: int, now: datetime, actor: str) -> bool:
     """Claim one due refund (a lease, so one process sends it), send it, apply the answer. True if accepted."""
-    claimed = db.session.execute(
-        update(Refund)
-        .where(Refund.id == refund_id, Refund.status == RefundStatus.PENDING, Refund.next_attempt_at <= now)
-        .values(next_attempt_at=now + timedelta(minutes=5), attempts=Refund.attempts + 1)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.commit()
-    if claimed.rowcount != 1:
-        return False
+    return claim_one(Refund, refund_id, due=_due(now), claim=_lease(now)) and _deliver(refund_id, now, actor)
+
+
+def _deliver(refund_id: int, now: datetime, actor: str) -> bool:
+    """Send a refund this worker claimed and apply the answer. True if the provider accepted it."""
     order = _hold_order(db.session.get(Refund, refund_id).order_id)
     refund = _fit_to_balance(order, db.session.get(Refund, refund_id, populate_existing=True), actor)
     db.session.commit()
@@ -271,13 +264,12 @@ def _send(refund_id: int, now: datetime, actor: str) -> bool:
             order.payment_ref, refund.amount, refund.currency, idempotency_key=refund.idempotency_key
         )
     except (ProviderError, ServiceError) as error:
-        refund.last_error = str(error)
         if getattr(error, "transient", False) and refund.attempts < REFUND_MAX_ATTEMPTS:
+            refund.last_error = str(error)
             refund.next_attempt_at = now + _retry_delay(refund.attempts)
             note(order, actor, _("Refund attempt %(n)d failed, will retry: %(error)s", n=refund.attempts, error=error))
         else:
-            refund.status = RefundStatus.FAILED
-            refund.next_attempt_at = None
+            transition(refund, RefundStatus.FAILED, last_error=str(error), next_attempt_at=None)
             note(order, actor, _("Refund failed: %(error)s", error=error))
             log.error("refund %s for order %s failed for good: %s", refund.id, order.id, error)
         db.session.commit()
@@ -302,18 +294,18 @@ def _fit_to_balance(order: Order, refund: Refund, actor: str) -> Refund | None:
         return refund
     amount = _money(refund.amount, refund.currency)
     given = _money(order.amount - left, order.currency)
-    refund.status = RefundStatus.CANCELLED
-    refund.next_attempt_at = None
     if left <= 0:
-        refund.last_error = _("Not sent: %(given)s, all of the payment, has been refunded otherwise.", given=given)
-        note(order, actor, _("Refund of %(amount)s cancelled. %(reason)s", amount=amount, reason=refund.last_error))
+        reason = _("Not sent: %(given)s, all of the payment, has been refunded otherwise.", given=given)
+        transition(refund, RefundStatus.CANCELLED, next_attempt_at=None, last_error=reason)
+        note(order, actor, _("Refund of %(amount)s cancelled. %(reason)s", amount=amount, reason=reason))
         return None
-    refund.last_error = _(
+    reason = _(
         "Not sent: %(given)s has been refunded otherwise, so only %(left)s is left to give back.",
         given=given, left=_money(left, order.currency),
     )  # fmt: skip
+    transition(refund, RefundStatus.CANCELLED, next_attempt_at=None, last_error=reason)
     note(order, actor, _("Refund of %(amount)s replaced by one of what is left. %(reason)s",
-                         amount=amount, reason=refund.last_error))  # fmt: skip
+                         amount=amount, reason=reason))  # fmt: skip
     replacement = plan_refund(order, refund.reason, left)
     db.session.flush()
     return replacement
@@ -323,7 +315,7 @@ def _settle(refund: Refund, status: RefundStatus, actor: str) -> None:
     """Apply a refund's final word from its provider (our call's answer or a webhook). The caller commits."""
     if refund.status == status:
         return
-    refund.status = status
+    transition(refund, status)
     order = lock_order(db.session.get(Order, refund.order_id))
     amount = _money(refund.amount, refund.currency)
     if status == RefundStatus.FAILED:
@@ -349,9 +341,7 @@ def _succeeded(order: Order) -> int:
 
 def _refund_in_full(order: Order, actor: str, text: str) -> None:
     """The order's money is back with the attendee: seat, access and pending emails go; the refund email goes out."""
-    from .enrollment import cancel_enrollment  # the enrolment service builds on the orders module
-
-    transition_order(order, OrderStatus.REFUNDED, actor, note=text)
+    transition(order, OrderStatus.REFUNDED, actor=actor, note=text)
     give_seat_back(order)
     cancel_enrollment(order)
     cancel_messages(order, notice=REFUND)
@@ -421,17 +411,17 @@ def dispute_changed(order: Order, dispute: DisputeNotice, actor: str) -> str:
     if not dispute.closed:
         if order.status != OrderStatus.PAID:
             return "ignored_" + order.status
-        transition_order(
+        transition(
             order,
             OrderStatus.DISPUTED,
-            actor,
+            actor=actor,
             note=_("Dispute opened (%(reason)s), %(amount)s.", reason=dispute.reason, amount=amount),
         )
         return "disputed"
     if order.status != OrderStatus.DISPUTED:
         return "ignored_" + order.status
     if dispute.won:
-        transition_order(order, OrderStatus.PAID, actor, note=_("Dispute won."))
+        transition(order, OrderStatus.PAID, actor=actor, note=_("Dispute won."))
         return "dispute_won"
     _refund_in_full(
         order,
@@ -529,22 +519,15 @@ def cancel_session(session: LiveSession, actor: str) -> int:
     """
     if session.status not in {SessionStatus.DRAFT, SessionStatus.PUBLISHED} or session.has_started():
         raise Conflict(_("Only a session that has not started yet can be cancelled."))
-    db.session.execute(
-        update(LiveSession)
-        .where(LiveSession.id == session.id)
-        .values(status=SessionStatus.CANCELLED, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )  # first a write: late payments from now on find the session cancelled, and SQLite takes its lock
-    session.status = SessionStatus.CANCELLED
+    # First a write: late payments from now on find the session cancelled, and SQLite takes its lock.
+    transition(session, SessionStatus.CANCELLED)
     session_cancelled(session)  # every paid attendee: reminders cancelled, the cancellation email planned
     orders = db.session.scalars(
         select(Order).where(Order.session_id == session.id, Order.status == OrderStatus.PAID).order_by(Order.id)
     ).all()
-    from .enrollment import cancel_enrollment  # the enrolment service builds on the orders module
-
     for order in orders:
         order = lock_order(order)
-        transition_order(order, OrderStatus.REFUNDED, actor, note=_("Session cancelled by the creator."))
+        transition(order, OrderStatus.REFUNDED, actor=actor, note=_("Session cancelled by the creator."))
         give_seat_back(order)
         cancel_enrollment(order)
         remaining = order.amount - refunded_so_far(order)
@@ -586,9 +569,7 @@ def retry_refund(refund: Refund) -> None:
         db.session.commit()
         raise Conflict(refund.last_error)
     if to_send is refund:
-        refund.status = RefundStatus.PENDING
-        refund.attempts = 0
-        refund.next_attempt_at = utcnow()
+        transition(refund, RefundStatus.PENDING, attempts=0, next_attempt_at=utcnow())
         note(order, "creator", _("Failed refund sent again."))
     db.session.commit()
 

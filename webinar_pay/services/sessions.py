@@ -15,7 +15,7 @@ from ..limits import EARLIEST_START, LATEST_START
 from ..models import Creator, LiveSession, Platform, SessionStatus, get_by_id, utcnow
 from . import Conflict, NotFound, ValidationError
 from .enrollment import prepare_session_platform
-from .outbox import move_messages
+from .outbox.planning import move_messages
 from .schemas import (
     DEFAULT_REMINDER_OFFSETS,
     PLATFORM_REFERENCES,
@@ -25,6 +25,7 @@ from .schemas import (
     enter_a_start,
     read,
 )
+from .state import transition
 from .timezones import NonexistentLocalTime, local_to_utc
 
 # The fields stored as they are read; null clears the optional ones among them (description, replay_url,
@@ -163,8 +164,7 @@ def publish_session(session: LiveSession) -> LiveSession:
     if session.has_started():
         raise Conflict(_("This session starts in the past: move it first."))
     prepare_session_platform(session)  # Zoom: the meeting exists and only paid attendees get in
-    session.status = SessionStatus.PUBLISHED
-    session.published_at = utcnow()
+    transition(session, SessionStatus.PUBLISHED, published_at=utcnow())
     db.session.commit()
     return session
 

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from integrations.payments import PaymentOutcome, WebhookEvent
 from integrations.payments.stripe import charge_refund_notice, dispute_notice, refund_notice
 
 from ..extensions import db
 from ..models import Order, ProviderEvent, get_by_id
+from .jobs import record_event_once
 from .orders import checkout_expired, confirm_payment, payment_failed
 from .refunds import alert_dispute, dispute_changed, process_refunds, provider_refunded, stripe_refund_updated
 
@@ -24,20 +23,11 @@ def handle_payment_event(
 
     `apply` replaces the usual payment handling for events that carry no payment (a provider's refund notice).
 
-    Raises `orders.ConcurrentUpdate` when another transaction changed the order at the same moment; nothing
+    Raises `state.ConcurrentUpdate` when another transaction changed the order at the same moment; nothing
     is kept then (not even the event row), so the next try (the webhook inbox's) is processed in full.
     """
-    record = ProviderEvent(
-        provider=provider_name,
-        event_id=event.event_id,
-        event_type=event.type,
-        payload=json.dumps(dict(event.raw), default=str),
-    )
-    db.session.add(record)
-    try:
-        db.session.flush()
-    except IntegrityError:
-        db.session.rollback()
+    record = record_event_once(provider_name, event.event_id, event.type, event.raw)
+    if record is None:
         return "duplicate"
     outcome = record.outcome = apply(record) if apply is not None else _apply(provider_name, event, record)
     db.session.commit()

@@ -11,7 +11,7 @@ from ..extensions import csrf, limiter
 from ..limits import MAX_TOKEN_LENGTH
 from ..services import ValidationError
 from ..services.creators import creator_for_api_token
-from ..services.orders import creator_order, order_for_ticket_token, start_checkout, ticket_token, ticket_url
+from ..services.orders import creator_order, start_checkout
 from ..services.refunds import refund_order
 from ..services.sessions import (
     create_session,
@@ -21,6 +21,7 @@ from ..services.sessions import (
     publish_session,
 )
 from ..services.sessions import update_session as update_session_service
+from ..services.tickets import order_for_ticket_token, ticket_token, ticket_url
 from . import error_response
 from .openapi import OPENAPI
 from .responses import (

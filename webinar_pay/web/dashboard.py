@@ -14,7 +14,7 @@ from ..money import MoneyError, major_input_value, normalize_currency, to_minor
 from ..services import ServiceError, ValidationError
 from ..services.creators import update_profile
 from ..services.enrollment import failed_enrollments, retry_enrollment, retry_failed_enrollments
-from ..services.orders import creator_order, join_token
+from ..services.orders import creator_order
 from ..services.refunds import cancel_session, refund_progress, refunded_so_far, retry_refund
 from ..services.refunds import refund_order as refund_order_service
 from ..services.schemas import DEFAULT_REMINDER_OFFSETS, SESSION_FIELDS
@@ -25,6 +25,7 @@ from ..services.sessions import (
     publish_session,
     update_session,
 )
+from ..services.tickets import join_token
 from ..services.timezones import all_timezones
 from . import money
 

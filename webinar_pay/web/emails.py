@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from ..services import NotFound
 from ..services.orders import creator_order
-from ..services.outbox import CONFIRMATION, TEMPLATES, delivery_log, preview, resend
+from ..services.outbox.compose import preview
+from ..services.outbox.dispatch import sent_message
+from ..services.outbox.kinds import CONFIRMATION, TEMPLATES
+from ..services.outbox.planning import delivery_log, resend
 from ..services.sessions import creator_session
-from .mailbox import with_email_frame
+from .mailbox import email_html, invitation, with_email_frame
 
 bp = Blueprint("emails", __name__, url_prefix="/dashboard/sessions/<int:session_id>/emails")
 
@@ -66,11 +69,37 @@ def preview_message(session_id: int, kind: str):
     session = creator_session(current_user, session_id)
     email = preview(session, kind)
     if request.args.get("part") == "html":
-        response = current_app.make_response(email.html)
-        from .mailbox import EMAIL_CSP
-
-        response.headers["Content-Security-Policy"] = EMAIL_CSP
-        response.headers["X-Frame-Options"] = "SAMEORIGIN"
-        return response
+        return email_html(email.html)
     page = render_template("emails/preview.html", session=session, kind=kind, email=email, label=message_label(kind))
     return with_email_frame(page)
+
+
+@bp.get("/messages/<int:message_id>")
+def sent(session_id: int, message_id: int):
+    """A message of the delivery log as it went out to the attendee (the copy kept when it was sent)."""
+    session = creator_session(current_user, session_id)
+    message, email = sent_message(session, message_id)
+    page = render_template(
+        "emails/sent.html",
+        session=session,
+        message=message,
+        email=email,
+        label=message_label(message.kind),
+        html_url=url_for(".sent_html", session_id=session.id, message_id=message.id),
+        ics_url=url_for(".sent_invite", session_id=session.id, message_id=message.id),
+    )
+    return with_email_frame(page)
+
+
+@bp.get("/messages/<int:message_id>/body.html")
+def sent_html(session_id: int, message_id: int):
+    _message, email = sent_message(creator_session(current_user, session_id), message_id)
+    if email is None:
+        raise NotFound(_("No such message."))
+    return email_html(email.html)
+
+
+@bp.get("/messages/<int:message_id>/invite.ics")
+def sent_invite(session_id: int, message_id: int):
+    _message, email = sent_message(creator_session(current_user, session_id), message_id)
+    return invitation(email.ics if email else None)

@@ -1,4 +1,5 @@
-"""The dev mailbox: with no MAIL_SERVER, emails are kept as sent rows and read here instead of in an inbox.
+"""The dev mailbox: with no MAIL_SERVER, emails are kept as sent rows (with the copy of what went out) and read
+here instead of in an inbox.
 
 Open to everyone only in demo mode (no payment keys either); with real payment keys and no mail server,
 a creator sees the messages of their own sessions. Once MAIL_SERVER is set the page does not exist, nor in
@@ -7,12 +8,12 @@ production without `DEMO_MODE=1`.
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, render_template
+from flask import Blueprint, abort, current_app, render_template, url_for
 from flask_login import current_user
 
 from ..config import is_production
 from ..models import OutboxMessage, get_by_id
-from ..services.outbox import compose, sent_messages
+from ..services.outbox.dispatch import sent_copy, sent_messages
 from ..services.payments import in_demo_mode
 
 bp = Blueprint("mailbox", __name__, url_prefix="/dev/mailbox")
@@ -54,8 +55,9 @@ def _message(message_id: int) -> OutboxMessage:
 
 @bp.get("/")
 def index():
+    """The newest emails as they were sent: the kept copies' subjects, nothing rendered."""
     messages = [message for message in sent_messages(limit=200) if _visible(message)]
-    return render_template("mailbox/index.html", messages=[(m, compose(m, now=m.sent_at)) for m in messages])
+    return render_template("mailbox/index.html", messages=messages)
 
 
 def with_email_frame(page: str):
@@ -67,28 +69,44 @@ def with_email_frame(page: str):
     return response
 
 
-@bp.get("/<int:message_id>")
-def show(message_id: int):
-    message = _message(message_id)
-    email = compose(message, now=message.sent_at)
-    return with_email_frame(render_template("mailbox/show.html", message=message, email=email))
-
-
-@bp.get("/<int:message_id>/body.html")
-def html_body(message_id: int):
-    message = _message(message_id)
-    response = current_app.make_response(compose(message, now=message.sent_at).html)
+def email_html(html: str):
+    """An email's HTML for a frame of ours: its inline styles, nothing else may run or load."""
+    response = current_app.make_response(html)
     response.headers["Content-Security-Policy"] = EMAIL_CSP
     response.headers["X-Frame-Options"] = "SAMEORIGIN"
     return response
 
 
-@bp.get("/<int:message_id>/invite.ics")
-def invite(message_id: int):
-    message = _message(message_id)
-    email = compose(message, now=message.sent_at)
-    if not email.ics:
+def invitation(ics: str | None):
+    if not ics:
         abort(404)
-    response = current_app.make_response(email.ics)
+    response = current_app.make_response(ics)
     response.mimetype = "text/calendar"
     return response
+
+
+@bp.get("/<int:message_id>")
+def show(message_id: int):
+    message = _message(message_id)
+    page = render_template(
+        "mailbox/show.html",
+        message=message,
+        email=sent_copy(message),
+        html_url=url_for(".html_body", message_id=message.id),
+        ics_url=url_for(".invite", message_id=message.id),
+    )
+    return with_email_frame(page)
+
+
+@bp.get("/<int:message_id>/body.html")
+def html_body(message_id: int):
+    email = sent_copy(_message(message_id))
+    if email is None:
+        abort(404)
+    return email_html(email.html)
+
+
+@bp.get("/<int:message_id>/invite.ics")
+def invite(message_id: int):
+    email = sent_copy(_message(message_id))
+    return invitation(email.ics if email else None)

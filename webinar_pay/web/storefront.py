@@ -9,22 +9,16 @@ from sqlalchemy import select
 from ..extensions import db, limiter
 from ..models import Order, OrderStatus
 from ..services import ServiceError
-from ..services.enrollment import ticket_stream, zoom_configured
-from ..services.orders import (
-    ConcurrentUpdate,
-    cancel_checkout,
-    join_destination,
-    join_token,
-    order_for_join_token,
-    order_for_ticket_token,
-    start_checkout,
-    ticket_token,
-)
+from ..services.enrollment import join_destination, ticket_stream
+from ..services.orders import cancel_checkout, start_checkout
 from ..services.payments import provider as get_provider
 from ..services.payments import providers
 from ..services.paypal_checkout import buyer_returned
 from ..services.refunds import self_cancel as self_cancel_service
 from ..services.sessions import public_session, upcoming_sessions
+from ..services.state import ConcurrentUpdate
+from ..services.tickets import join_token, order_for_join_token, order_for_ticket_token, ticket_token
+from ..services.video import zoom_configured
 from ..services.webhooks import handle_payment_event
 
 bp = Blueprint("storefront", __name__)

@@ -1,0 +1,203 @@
+"""Composing the emails: subject, text and HTML from the templates under `email/<kind>/`, with an .ics invitation.
+
+Personal (the attendee's name, the session's time in its zone and in UTC, the join link, the creator's branding)
+and rendered the moment the dispatcher sends; the creator's previews use a made-up attendee.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_datetime
+from flask import current_app, render_template
+from flask_babel import get_locale, ngettext
+from flask_babel import gettext as _
+from flask_mail import Message
+from sqlalchemy import select
+
+from ...extensions import db
+from ...models import Creator, EnrollmentStatus, LiveSession, Order, OrderStatus, OutboxMessage, Refund, utcnow
+from ...money import format_amount
+from .. import NotFound
+from ..ics import Invitation, build_ics
+from ..jobs import worker_context
+from ..tickets import join_link, ticket_url
+from .kinds import (
+    INVITE_KINDS,
+    NOTICES,
+    REFUND,
+    REMINDER,
+    TEMPLATES,
+    ends_at,
+    reminder_kind,
+    reminder_minutes,
+    template_of,
+)
+
+
+@dataclass
+class Email:
+    to: str
+    subject: str
+    text: str
+    html: str
+    reply_to: str | None = None
+    ics: str | None = None
+    has_join_link: bool = False
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _when(moment: datetime, zone: str) -> str:
+    """The instant in the zone, in words; an instant the zone cannot show (the calendar's edge) is given in UTC."""
+    locale = str(get_locale() or "en")
+    try:
+        return format_datetime(moment, "EEEE d MMMM y, HH:mm zzzz", tzinfo=ZoneInfo(zone), locale=locale)
+    except (OverflowError, ValueError, LookupError):
+        return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+
+
+def _context(
+    kind: str, order: Order, session: LiveSession, creator: Creator, join_url: str | None, ticket: str
+) -> dict[str, Any]:
+    minutes = reminder_minutes(kind)
+    reply_to = creator.reply_to or creator.email
+    return {
+        "kind": kind,
+        "order": order,
+        "session": session,
+        "creator": creator,
+        "attendee_name": order.name,
+        "creator_name": creator.name,
+        "reply_to": reply_to,
+        "brand_colour": creator.brand_colour or "#3b5bdb",
+        "logo_url": creator.logo_url,
+        "starts_local": _when(session.starts_at, session.timezone),
+        "starts_utc": _when(session.starts_at, "UTC"),
+        "ends_local": _when(ends_at(session), session.timezone),
+        "duration_minutes": session.duration_minutes,
+        "amount": format_amount(order.amount, order.currency, locale=str(get_locale() or "en")) if order.amount else "",
+        "join_url": join_url,
+        "ticket_url": ticket,
+        "replay_url": session.replay_url,
+        "feedback_url": f"mailto:{reply_to}?subject=" + quote(_("Feedback: %(title)s", title=session.title)),
+        "lead_time": _lead_time(minutes) if minutes is not None else "",
+        "refund_reason": _refund_reason(order) if template_of(kind) == REFUND else "",
+    }
+
+
+def _refund_reason(order: Order) -> str:
+    if not order.id:
+        return ""
+    reason = db.session.scalar(select(Refund.reason).where(Refund.order_id == order.id).order_by(Refund.id.desc()))
+    if reason == "no_seat_left":
+        return _("Your payment reached us after your seat's hold had run out, and the session was full by then.")
+    return ""
+
+
+def _lead_time(minutes: int) -> str:
+    if minutes == 1440:
+        return _("tomorrow at this time")
+    if minutes % 1440 == 0:
+        return ngettext("in %(num)d day", "in %(num)d days", minutes // 1440)
+    if minutes == 60:
+        return _("in one hour")
+    if minutes % 60 == 0:
+        return ngettext("in %(num)d hour", "in %(num)d hours", minutes // 60)
+    return ngettext("in %(num)d minute", "in %(num)d minutes", minutes)
+
+
+def _invitation(order: Order, session: LiveSession, creator: Creator, url: str, sequence: int, cancelled: bool):
+    host = current_app.config["BASE_URL"].split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0] or "localhost"
+    return Invitation(
+        uid=f"order-{order.id}@{host}",
+        sequence=sequence,
+        starts_at=session.starts_at,
+        ends_at=ends_at(session),
+        summary=session.title,
+        description=_("Your place: %(url)s", url=url),
+        url=url,
+        organizer_name=creator.name,
+        organizer_email=creator.reply_to or creator.email,
+        attendee_name=order.name,
+        attendee_email=order.email,
+        cancelled=cancelled,
+    )
+
+
+def render_email(
+    kind: str, order: Order, session: LiveSession, *, join_url: str | None, ticket: str, sequence: int, now: datetime
+) -> Email:
+    """Subject, both bodies and the .ics of one message, from the templates under email/<kind>/."""
+    creator = db.session.get(Creator, session.creator_id)
+    context = _context(kind, order, session, creator, join_url, ticket)
+    folder = f"email/{template_of(kind)}"
+    subject = " ".join(render_template(f"{folder}/subject.txt", **context).split())
+    email = Email(
+        to=order.email,
+        subject=subject,
+        text=render_template(f"{folder}/body.txt", **context),
+        html=render_template(f"{folder}/body.html", **context),
+        reply_to=context["reply_to"],
+        has_join_link=bool(join_url),
+    )
+    if template_of(kind) in INVITE_KINDS:
+        cancelled = kind in NOTICES
+        # Calendars get shared: the invitation carries the join link (which leads nowhere once the seat is gone),
+        # never the ticket link, which can cancel the seat.
+        url = join_link(order) if order.id else join_url or ticket
+        email.ics = build_ics(_invitation(order, session, creator, url, sequence, cancelled), now)
+    return email
+
+
+def compose(message: OutboxMessage, now: datetime | None = None) -> Email:
+    """The email an outbox row stands for, as it would be sent now."""
+    now = now or utcnow()
+    order = db.session.get(Order, message.order_id)
+    session = db.session.get(LiveSession, order.session_id)
+    enrollment = order.enrollment
+    enrolled = enrollment is not None and enrollment.status == EnrollmentStatus.ENROLLED and enrollment.join_url
+    with worker_context():  # links in emails need a request context; the dispatcher has none
+        join_url = join_link(order) if enrolled and order.status == OrderStatus.PAID else None
+        email = render_email(
+            message.kind, order, session, join_url=join_url, ticket=ticket_url(order),
+            sequence=message.ics_sequence, now=now,
+        )  # fmt: skip
+    email.headers["X-Webinar-Pay-Message"] = f"{message.order_id}:{message.kind}"
+    email.headers["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies to a reminder
+    return email
+
+
+def preview(session: LiveSession, kind: str, now: datetime | None = None) -> Email:
+    """What an attendee would receive, for the creator: a made-up attendee, nothing stored."""
+    if kind == REMINDER:
+        kind = reminder_kind((session.reminder_offsets or [60])[0])
+    if kind not in TEMPLATES and reminder_minutes(kind) is None:
+        raise NotFound(_("No such message."))
+    sample = Order(
+        id=0, session_id=session.id, name=_("Alex Example"), email="alex@example.com", amount=session.price,
+        currency=session.currency, provider="preview", status=OrderStatus.PAID, token_nonce="0" * 32,
+    )  # fmt: skip
+    base = current_app.config["BASE_URL"]
+    return render_email(
+        kind, sample, session, join_url=base + "/j/preview", ticket=base + "/t/preview", sequence=0,
+        now=now or utcnow(),
+    )  # fmt: skip
+
+
+def to_flask_message(email: Email) -> Message:
+    message = Message(
+        subject=email.subject,
+        recipients=[email.to],
+        body=email.text,
+        html=email.html,
+        reply_to=email.reply_to,
+        extra_headers=dict(email.headers),
+    )
+    if email.ics:
+        method = "CANCEL" if "METHOD:CANCEL" in email.ics else "REQUEST"
+        message.attach("invite.ics", f"text/calendar; method={method}; charset=utf-8", email.ics.encode(), "attachment")
+    return message
