@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -24,6 +25,7 @@ from werkzeug.serving import make_server
 from tests.fakes.fake_paypal import FakePayPal
 from tests.fakes.fake_stripe import FakeStripe
 from tests.fakes.fake_zoom import FakeZoom
+from tests.fakes.local_server import POLL_SECONDS
 from webinar_pay import create_app
 from webinar_pay.extensions import db
 from webinar_pay.models import utcnow
@@ -53,16 +55,54 @@ def only_loopback(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", guarded_connect)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Fail a test that starts a process (the CLI, gunicorn, nginx, a worker, a browser) without the `slow` marker.
+
+    `make test-fast` leaves the slow tests out; this keeps the marker true to what the tests do. It covers the
+    test's fixtures of every scope, which are set up within their first test's run.
+    """
+    if item.get_closest_marker("slow"):
+        return (yield)
+
+    def refused(args, *_rest, **_options):
+        raise AssertionError(f"{item.nodeid} starts a process ({args!r}): mark it @pytest.mark.slow")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(subprocess, "Popen", refused)
+        return (yield)
+
+
 @pytest.fixture(scope="session")
-def fake_stripe() -> Iterator[FakeStripe]:
+def stripe_server() -> Iterator[FakeStripe]:
     with FakeStripe(api_key=STRIPE_KEY, webhook_secret=STRIPE_WEBHOOK_SECRET) as fake:
         yield fake
 
 
 @pytest.fixture(scope="session")
-def fake_paypal() -> Iterator[FakePayPal]:
+def paypal_server() -> Iterator[FakePayPal]:
     with FakePayPal() as fake:
         yield fake
+
+
+@pytest.fixture
+def fake_stripe(stripe_server) -> Iterator[FakeStripe]:
+    """The fake Stripe, started once per test process and emptied for each test.
+
+    Order ids start at 1 in every test (and again on each database), so ids and idempotency keys a test sends
+    would otherwise meet the previous tests' ones.
+    """
+    stripe_server.reset()
+    yield stripe_server
+    stripe_server.reset()  # answers requests still held by a latency or a hang
+
+
+@pytest.fixture
+def fake_paypal(paypal_server) -> Iterator[FakePayPal]:
+    """The fake PayPal, started once per test process and emptied for each test (see `fake_stripe`)."""
+    paypal_server.reset()
+    yield paypal_server
+    paypal_server.reset()
 
 
 @pytest.fixture
@@ -204,7 +244,7 @@ class LiveServer:
         self.app = app
         self.url = f"http://127.0.0.1:{port}"
         self._server = make_server("127.0.0.1", port, app, threaded=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(POLL_SECONDS,), daemon=True)
         self._thread.start()
 
     def stop(self) -> None:

@@ -21,9 +21,7 @@ from webinar_pay.services.payments import provider as get_provider
 def shop(live_server, create_creator, paypal_config, fake_paypal):
     """A running app whose only payment method is PayPal (through the fake), with helpers to drive it over HTTP."""
     server = live_server(demo=True, **paypal_config)
-    token = create_creator()[1]
-    yield Shop(server, token)
-    fake_paypal.next_capture_status = "COMPLETED"
+    return Shop(server, create_creator()[1])
 
 
 class Shop(LiveShop):

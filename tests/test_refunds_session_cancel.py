@@ -16,8 +16,7 @@ from webinar_pay.services.refunds import process_refunds
 @pytest.fixture
 def shop(live_server, create_creator, paypal_config, fake_stripe, fake_paypal):
     server = live_server(**paypal_config)
-    yield Shop(server, create_creator()[1], "stripe", fake_stripe, fake_paypal)
-    fake_paypal.fail_next.clear()
+    return Shop(server, create_creator()[1], "stripe", fake_stripe, fake_paypal)
 
 
 def _cancel(shop: Shop, session_id: int, confirm: bool = True) -> requests.Response:
