@@ -123,6 +123,8 @@ def test_a_hanging_stripe_fails_each_waiting_checkout_and_the_shop_recovers_with
 
     _assert_shop_serves_while_checkout_waits(shop, session_id, buyers[0])
     for buyer in buyers:
+        buyer.join(timeout=60)  # both, before either seat is counted
+    for buyer in buyers:
         _assert_failed_cleanly(shop, session_id, buyer)
 
     fake_stripe.hang(0)

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import LiveShop, at_once
-from tests.test_paypal_checkout import capture_calls, paypal_order_id
+from tests.conftest import LiveShop, at_once, paypal_order_id
+from tests.test_paypal_checkout import capture_calls
 from webinar_pay.extensions import db
 from webinar_pay.models import OrderLog, ProviderEvent, WebhookInbox, utcnow
 from webinar_pay.scheduler import tick
