@@ -32,7 +32,8 @@ test: $(STAMP)
 # test modules (and schemathesis's, a plugin) in __pycache__ only when bytecode may be written: each run saves ~10 s.
 test-fast: $(STAMP)
 	$(VENV)/bin/ruff check .
-	env -u TEST_DATABASE_URL -u PYTHONDONTWRITEBYTECODE $(VENV)/bin/pytest -n $${PYTEST_WORKERS:-2} -m "not slow" $(PYTEST_ARGS)
+	env -u TEST_DATABASE_URL -u PYTHONDONTWRITEBYTECODE \
+		$(VENV)/bin/pytest -n $${PYTEST_WORKERS:-2} -m "not slow" $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
