@@ -6,29 +6,36 @@ Outside services are local fakes on 127.0.0.1; an autouse guard refuses any othe
 from __future__ import annotations
 
 import os
+import re
 import socket
+import subprocess
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 from flask import Flask
 from flask_migrate import upgrade
-from sqlalchemy import create_engine, text, update
+from sqlalchemy import create_engine, func, select, text, update
 from sqlalchemy.engine import make_url
 from werkzeug.serving import make_server
 
 from tests.fakes.fake_paypal import FakePayPal
 from tests.fakes.fake_stripe import FakeStripe
 from tests.fakes.fake_zoom import FakeZoom
+from tests.fakes.local_server import POLL_SECONDS
+from tests.fakes.smtp_server import SmtpServer
 from webinar_pay import create_app
 from webinar_pay.extensions import db
-from webinar_pay.models import utcnow
+from webinar_pay.models import OutboxMessage, utcnow
 from webinar_pay.services.inbox import apply_webhooks
+from webinar_pay.services.outbox.dispatch import DispatchResult, dispatch_due
 
+PASSWORD = "correct horse battery"  # every test creator's
 STRIPE_KEY = "sk_test_webinarpay"
 STRIPE_WEBHOOK_SECRET = "whsec_webinarpay_test"
 
@@ -53,16 +60,61 @@ def only_loopback(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", guarded_connect)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Fail a test that starts a process (the CLI, gunicorn, nginx, a worker, a browser) without the `slow` marker.
+
+    `make test-fast` leaves the slow tests out; this keeps the marker true to what the tests do. It covers the
+    test's fixtures of every scope, which are set up within their first test's run.
+    """
+    if item.get_closest_marker("slow"):
+        return (yield)
+
+    def refused(args, *_rest, **_options):
+        raise AssertionError(f"{item.nodeid} starts a process ({args!r}): mark it @pytest.mark.slow")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(subprocess, "Popen", refused)
+        return (yield)
+
+
 @pytest.fixture(scope="session")
-def fake_stripe() -> Iterator[FakeStripe]:
+def stripe_server() -> Iterator[FakeStripe]:
     with FakeStripe(api_key=STRIPE_KEY, webhook_secret=STRIPE_WEBHOOK_SECRET) as fake:
         yield fake
 
 
 @pytest.fixture(scope="session")
-def fake_paypal() -> Iterator[FakePayPal]:
+def paypal_server() -> Iterator[FakePayPal]:
     with FakePayPal() as fake:
         yield fake
+
+
+@pytest.fixture
+def fake_stripe(stripe_server) -> Iterator[FakeStripe]:
+    """The fake Stripe, started once per test process and emptied for each test.
+
+    Order ids start at 1 in every test (and again on each database), so ids and idempotency keys a test sends
+    would otherwise meet the previous tests' ones.
+    """
+    stripe_server.reset()
+    yield stripe_server
+    stripe_server.reset()  # answers requests still held by a latency or a hang
+
+
+@pytest.fixture
+def fake_paypal(paypal_server) -> Iterator[FakePayPal]:
+    """The fake PayPal, started once per test process and emptied for each test (see `fake_stripe`)."""
+    paypal_server.reset()
+    yield paypal_server
+    paypal_server.reset()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    """A real SMTP server on 127.0.0.1 for this test; `**smtp.config` points an app at it."""
+    with SmtpServer() as server:
+        yield server
 
 
 @pytest.fixture
@@ -204,7 +256,7 @@ class LiveServer:
         self.app = app
         self.url = f"http://127.0.0.1:{port}"
         self._server = make_server("127.0.0.1", port, app, threaded=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(POLL_SECONDS,), daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -246,7 +298,7 @@ def create_creator(app) -> Callable:
 
     def factory(email: str = "creator@example.com", name: str = "Ada Teacher", tz: str = "Europe/Paris"):
         with app.app_context():
-            creator = create(email, name, "correct horse battery", tz)
+            creator = create(email, name, PASSWORD, tz)
             return creator.id, create_api_token(creator)
 
     return factory
@@ -298,6 +350,23 @@ class Api:
         return self.request("PATCH", path, json=json, **kw)
 
 
+def csrf_in(page: str) -> str:
+    """The CSRF token of the first form on an HTML page."""
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert found, "no form on the page"
+    return found[1]
+
+
+def stripe_session_id(checkout: dict) -> str:
+    """The Stripe Checkout Session that a checkout answer sends the buyer to."""
+    return checkout["checkout_url"].rsplit("/", 1)[1]
+
+
+def paypal_order_id(checkout: dict) -> str:
+    """The PayPal order that a checkout answer sends the buyer to approve."""
+    return parse_qs(urlsplit(checkout["checkout_url"]).query)["token"][0]
+
+
 def join_url(app: Flask, order_id: int) -> str:
     """The order's personal join link, as the emails and the ticket page give it (its own token, not the ticket's)."""
     from webinar_pay.models import Order
@@ -307,38 +376,53 @@ def join_url(app: Flask, order_id: int) -> str:
         return join_link(db.session.get(Order, order_id))
 
 
-def at_once(app: Flask, job: Callable[[], object], runners: int = 2) -> list:
-    """Run `job` in `runners` threads started together, each in its own app context; returns their results."""
-    barrier = threading.Barrier(runners)
+def all_at_once(*calls: Callable[[], object]) -> list:
+    """Run each call in a thread of its own, all released together; returns their results in the order they ended."""
+    barrier = threading.Barrier(len(calls))
     results: list = []
 
-    def runner() -> None:
-        with app.app_context():
-            barrier.wait()
-            results.append(job())
-            db.session.remove()
+    def runner(call: Callable[[], object]) -> None:
+        barrier.wait()
+        results.append(call())
 
-    threads = [threading.Thread(target=runner) for _ in range(runners)]
+    threads = [threading.Thread(target=runner, args=(call,)) for call in calls]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=120)
-    assert len(results) == runners, "a runner failed or hung"
+    assert len(results) == len(calls), "a runner failed or hung"
     return results
+
+
+def at_once(app: Flask, job: Callable[[], object], runners: int = 2) -> list:
+    """Run `job` in `runners` threads started together, each in its own app context; returns their results."""
+
+    def in_context() -> object:
+        with app.app_context():
+            try:
+                return job()
+            finally:
+                db.session.remove()
+
+    return all_at_once(*[in_context] * runners)
 
 
 class LiveShop:
     """A running app (a `LiveServer`) with one creator, and the steps tests take through it over HTTP.
 
-    Test modules subclass it for their own steps; `provider` is the buyer's payment method.
+    Test modules subclass it for their own steps; `provider` is the buyer's payment method ("stripe", "paypal", or
+    "sandbox" in demo mode); `stripe` and `paypal` are the fakes that `paid_order` pays through.
     """
 
-    def __init__(self, server: LiveServer, token: str, provider: str = "stripe"):
+    def __init__(self, server: LiveServer, token: str, provider: str = "stripe", *,
+                 stripe: FakeStripe | None = None, paypal: FakePayPal | None = None):  # fmt: skip
         self.url = server.url
         self.app = server.app
         self.creator = Api(server.url, token)
         self.buyer = Api(server.url)
         self.provider = provider
+        self.stripe = stripe
+        self.paypal = paypal
 
     def session(self, **overrides) -> int:
         """Create and publish a session; returns its id."""
@@ -352,6 +436,36 @@ class LiveShop:
         return self.buyer.post(
             f"/api/v1/sessions/{session_id}/checkout", {"name": name, "email": email, "provider": self.provider}
         )
+
+    def paid_order(self, session_id: int, email: str = "bo@example.com", name: str = "Bo Buyer") -> dict:
+        """Check out and pay as the buyer does; returns the checkout answer, the order now paid.
+
+        Stripe: its signed webhook, applied by the inbox. PayPal: the buyer approves and comes back to the ticket,
+        which captures. The sandbox of demo mode: its pay page.
+        """
+        status, checkout = self.checkout(session_id, email, name)
+        assert status == 201, checkout
+        if checkout["status"] != "paid":  # a free session needs no payment
+            if self.provider == "stripe":
+                assert self.webhook(self.stripe.complete_session(stripe_session_id(checkout))) == "paid"
+            elif self.provider == "paypal":
+                requests.get(self.paypal.approve(paypal_order_id(checkout))[0], timeout=10)
+            else:
+                browser = requests.Session()
+                page = browser.get(checkout["checkout_url"], timeout=10).text
+                paid = browser.post(checkout["checkout_url"], data={"csrf_token": csrf_in(page), "action": "pay"},
+                                    allow_redirects=False, timeout=10)  # fmt: skip
+                assert paid.status_code == 303, paid.text
+        assert self.order(checkout["order_id"])["status"] == "paid"
+        return checkout
+
+    def refund(self, order_id: int, body=None, key: str | None = None) -> tuple[int, dict]:
+        """The creator's refund through the API (`key`: its Idempotency-Key)."""
+        headers = {"Authorization": f"Bearer {self.creator.token}"}
+        if key:
+            headers["Idempotency-Key"] = key
+        response = requests.post(f"{self.url}/api/v1/orders/{order_id}/refund", json=body, headers=headers, timeout=30)
+        return response.status_code, response.json()
 
     def order(self, order_id: int) -> dict:
         status, body = self.creator.get(f"/api/v1/orders/{order_id}")
@@ -376,12 +490,48 @@ class LiveShop:
         assert len(outcomes) == 1, outcomes
         return outcomes[0]
 
+    def outbox(self, order_id: int) -> dict[str, tuple[str, datetime]]:
+        """The order's messages in the outbox: kind -> (status, due at)."""
+        rows = select(OutboxMessage.kind, OutboxMessage.status, OutboxMessage.due_at).where(
+            OutboxMessage.order_id == order_id
+        )
+        return self.db(lambda: {kind: (status, due_at) for kind, status, due_at in db.session.execute(rows)})
+
+    def emails(self, order_id: int) -> dict[str, str]:
+        """The order's messages in the outbox: kind -> status."""
+        return {kind: status for kind, (status, _due_at) in self.outbox(order_id).items()}
+
+    def dispatch(self, now: datetime | None = None) -> DispatchResult:
+        """Send the emails due at `now` (default: now), as the worker's tick does."""
+        with self.app.app_context():
+            return dispatch_due(now=now or utcnow())
+
+    def dashboard(self, email: str = "creator@example.com") -> requests.Session:
+        """A browser logged in to the dashboard (as the shop's creator unless told otherwise)."""
+        browser = requests.Session()
+        page = browser.get(self.url + "/login", timeout=10).text
+        form = {"csrf_token": csrf_in(page), "email": email, "password": PASSWORD}
+        response = browser.post(self.url + "/login", data=form, timeout=10)
+        assert response.status_code == 200 and "/login" not in response.url, response.url
+        return browser
+
+    def cancel_session(self, session_id: int, confirm: bool = True) -> requests.Response:
+        """The creator cancels the session on its dashboard page (`confirm`: the box that says they mean it)."""
+        browser = self.dashboard()
+        page = browser.get(f"{self.url}/dashboard/sessions/{session_id}", timeout=10).text
+        data = {"csrf_token": csrf_in(page), **({"confirm": "yes"} if confirm else {})}
+        return browser.post(f"{self.url}/dashboard/sessions/{session_id}/cancel", data=data, timeout=30)
+
     def db(self, fn):
         """Run `fn` in the app's context and commit."""
         with self.app.app_context():
             result = fn()
             db.session.commit()
             return result
+
+    def count(self, model, *where) -> int:
+        """How many rows of `model` match `where`."""
+        return self.db(lambda: db.session.scalar(select(func.count()).select_from(model).where(*where)))
 
     def expire_hold_in_db(self, order_id: int) -> None:
         from webinar_pay.models import Order

@@ -8,23 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import re
-import threading
 
 import pytest
 import requests
 from sqlalchemy import select
 
-from tests.conftest import Api, LiveShop, session_payload
-from tests.test_paypal_checkout import paypal_order_id
+from tests.conftest import Api, LiveShop, all_at_once, paypal_order_id, session_payload, stripe_session_id
 from webinar_pay.extensions import db
 from webinar_pay.models import Order
 from webinar_pay.services.orders import expire_holds
 
 
 class Shop(LiveShop):
-    def stripe_session(self, checkout: dict) -> str:
-        return checkout["checkout_url"].rsplit("/", 1)[1]
-
     def client_hash(self, order_id: int) -> str | None:
         return self.db(lambda: db.session.scalar(select(Order.client_hash).where(Order.id == order_id)))
 
@@ -32,23 +27,6 @@ class Shop(LiveShop):
 @pytest.fixture
 def shop(live_server, create_creator, paypal_config) -> Shop:
     return Shop(live_server(**paypal_config), create_creator()[1])
-
-
-def _at_once(*calls) -> list:
-    barrier = threading.Barrier(len(calls))
-    results: list = []
-
-    def run(call) -> None:
-        barrier.wait()
-        results.append(call())
-
-    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert len(results) == len(calls), "a checkout hung"
-    return results
 
 
 # -- the limits ---------------------------------------------------------------------------------------------------
@@ -113,7 +91,7 @@ def test_holds_that_ended_no_longer_count(shop, fake_stripe):
     first, second = (shop.checkout(session_id)[1] for _ in range(2))
     assert shop.checkout(session_id)[0] == 429
 
-    assert shop.webhook(fake_stripe.complete_session(shop.stripe_session(first))) == "paid"
+    assert shop.webhook(fake_stripe.complete_session(stripe_session_id(first))) == "paid"
     third = shop.checkout(session_id)
     assert third[0] == 201  # a paid seat is no longer a hold
 
@@ -128,10 +106,10 @@ def test_holds_that_ended_no_longer_count(shop, fake_stripe):
 
 def test_checkouts_at_the_same_moment_cannot_pass_the_limit_together(shop):
     session_id = shop.session(capacity=20)
-    one_buyer = _at_once(*[lambda: shop.checkout(session_id)[0]] * 6)
+    one_buyer = all_at_once(*[lambda: shop.checkout(session_id)[0]] * 6)
     assert sorted(one_buyer) == [201, 201, 429, 429, 429, 429], one_buyer
 
-    many_buyers = _at_once(*[lambda n=n: shop.checkout(session_id, email=f"b{n}@example.com")[0] for n in range(8)])
+    many_buyers = all_at_once(*[lambda n=n: shop.checkout(session_id, email=f"b{n}@example.com")[0] for n in range(8)])
     assert sorted(many_buyers) == [201] * 3 + [429] * 5, many_buyers  # five per address, two of them Bo's
     assert shop.seats_taken(session_id) == 5
 
@@ -144,7 +122,7 @@ def test_the_address_is_kept_only_as_a_keyed_hash_while_the_seat_is_held(shop, f
     assert stored != hashlib.sha256(b"127.0.0.1").hexdigest()[:32]  # keyed: no table of addresses reverses it
     assert stored == shop.client_hash(expiring["order_id"])
 
-    assert shop.webhook(fake_stripe.complete_session(shop.stripe_session(paid))) == "paid"
+    assert shop.webhook(fake_stripe.complete_session(stripe_session_id(paid))) == "paid"
     shop.expire_hold_in_db(expiring["order_id"])
     assert shop.db(lambda: expire_holds(ask_provider=False)) == 1
     assert shop.client_hash(paid["order_id"]) is None and shop.client_hash(expiring["order_id"]) is None
@@ -162,7 +140,7 @@ def test_a_zero_limit_turns_the_limit_off(live_server, create_creator):
 def test_coming_back_from_stripes_cancel_page_releases_the_seat(shop, fake_stripe):
     session_id = shop.session(capacity=1)
     _status, checkout = shop.checkout(session_id)
-    cancel_url = fake_stripe.sessions[shop.stripe_session(checkout)]["cancel_url"]
+    cancel_url = fake_stripe.sessions[stripe_session_id(checkout)]["cancel_url"]
     assert cancel_url == checkout["ticket_url"] + "/cancelled"
 
     back = requests.get(cancel_url, timeout=10)  # what the browser does when the buyer clicks "back" on Stripe
@@ -170,7 +148,7 @@ def test_coming_back_from_stripes_cancel_page_releases_the_seat(shop, fake_strip
     assert "No payment was taken and the seat was released" in back.text
     assert shop.order(checkout["order_id"])["status"] == "cancelled"
     assert shop.seats_taken(session_id) == 0
-    assert fake_stripe.sessions[shop.stripe_session(checkout)]["status"] == "expired"  # it cannot be paid after all
+    assert fake_stripe.sessions[stripe_session_id(checkout)]["status"] == "expired"  # it cannot be paid after all
     assert shop.checkout(session_id, email="next@example.com")[0] == 201  # the seat is for sale again
 
     again = requests.get(cancel_url, timeout=10)  # a reload changes nothing
@@ -194,7 +172,7 @@ def test_a_payment_made_before_coming_back_is_kept(shop, fake_stripe):
     """Paid in another tab, then "back" in this one: closing Stripe's page finds it paid, and the seat stays."""
     session_id = shop.session(capacity=1)
     _status, checkout = shop.checkout(session_id)
-    fake_stripe.complete_session(shop.stripe_session(checkout))  # its webhook is still on the way
+    fake_stripe.complete_session(stripe_session_id(checkout))  # its webhook is still on the way
 
     back = requests.get(checkout["ticket_url"] + "/cancelled", timeout=10)
     assert back.status_code == 200 and "You're in" in back.text

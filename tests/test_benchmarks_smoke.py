@@ -6,6 +6,8 @@ import pytest
 from benchmarks import flash_sale, mixed_load, provider_hang, reminder_fanout, run_all, webhook_burst
 from tests.conftest import BACKENDS
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize("db", BACKENDS)
 @pytest.mark.parametrize(

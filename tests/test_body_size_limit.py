@@ -124,5 +124,6 @@ def gunicorn(database_url, stripe_config) -> Iterator[str]:
         process.wait(timeout=30)
 
 
+@pytest.mark.slow
 def test_oversized_bodies_are_refused_before_they_are_read_under_gunicorn(gunicorn):
     _checks(gunicorn)

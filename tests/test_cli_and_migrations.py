@@ -5,11 +5,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine, inspect
 
 from webinar_pay.services.creators import creator_for_api_token
 
 ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.slow
 
 
 def flask(*args: str, database_url: str, check: bool = True) -> subprocess.CompletedProcess:

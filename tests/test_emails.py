@@ -1,6 +1,6 @@
 """Scheduled emails over real SMTP: an aiosmtpd server on 127.0.0.1, the real Flask-Mail, a fake clock.
 
-Seats are bought over HTTP (demo mode's sandbox pay page, the same path as a provider's webhook);
+Seats are bought over HTTP through the fake Stripe (its signed webhook, applied by the inbox), as in production;
 the dispatcher is then run at chosen instants with `dispatch_due(now=...)`.
 """
 
@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
-from tests.conftest import Api, session_payload
+from tests.conftest import LiveShop
 from tests.fakes.smtp_server import SmtpServer
 from webinar_pay.extensions import db
 from webinar_pay.models import (
@@ -28,74 +28,22 @@ from webinar_pay.models import (
     OutboxStatus,
     utcnow,
 )
-from webinar_pay.services.outbox.dispatch import DispatchResult, dispatch_due
-from webinar_pay.services.outbox.kinds import REFUND
+from webinar_pay.services.outbox.dispatch import dispatch_due
 from webinar_pay.services.outbox.planning import (
-    cancel_messages,
     plan_join_link_message,
-    session_cancelled,
     session_ended,
 )
 
 
-@pytest.fixture
-def smtp():
-    with SmtpServer() as server:
-        yield server
-
-
-class Shop:
-    """Demo-mode app sending to the test SMTP server, with a creator and helpers to buy and dispatch."""
-
-    def __init__(self, app, token: str):
-        self.app = app
-        self.client = app.test_client()
-        self.creator = Api(self.client, token)
-        self.buyer = Api(self.client)
-
-    def session(self, **overrides) -> int:
-        status, body = self.creator.post("/api/v1/sessions", session_payload(**overrides))
-        assert status == 201, body
-        status, body = self.creator.post(f"/api/v1/sessions/{body['id']}/publish")
-        assert status == 200, body
-        return body["id"]
-
-    def buy(self, session_id: int, email: str = "bo@example.com", name: str = "Bo Buyer") -> int:
-        status, body = self.buyer.post(
-            f"/api/v1/sessions/{session_id}/checkout", {"name": name, "email": email, "provider": "sandbox"}
-        )
-        assert status == 201, body
-        pay_page = body["checkout_url"].removeprefix(self.app.config["BASE_URL"])
-        page = self.client.get(pay_page).get_data(as_text=True)
-        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-        response = self.client.post(pay_page, data={"csrf_token": csrf, "action": "pay"})
-        assert response.status_code == 303
-        return body["order_id"]
-
-    def dispatch(self, now: datetime) -> DispatchResult:
-        with self.app.app_context():
-            return dispatch_due(now=now)
-
-    def db(self, fn):
-        with self.app.app_context():
-            result = fn()
-            db.session.commit()
-            return result
-
-    def messages(self, order_id: int) -> dict[str, tuple[str, datetime]]:
-        def read():
-            rows = db.session.scalars(select(OutboxMessage).where(OutboxMessage.order_id == order_id))
-            return {row.kind: (row.status, row.due_at) for row in rows}
-
-        return self.db(read)
-
+class Shop(LiveShop):
     def starts_at(self, session_id: int) -> datetime:
         return self.db(lambda: db.session.get(LiveSession, session_id).starts_at)
 
 
 @pytest.fixture
-def shop(make_app, create_creator, smtp):
-    app = make_app(
+def shop(live_server, create_creator, fake_stripe, smtp) -> Shop:
+    """A running app selling by card through the fake Stripe and sending to the test SMTP server."""
+    server = live_server(
         **smtp.config,
         MAIL_DEFAULT_SENDER="Ada Teacher via webinar_pay <sessions@example.com>",
         MAIL_RETRY_BASE_SECONDS=10,
@@ -104,11 +52,17 @@ def shop(make_app, create_creator, smtp):
         OUTBOX_CLAIM_TIMEOUT_SECONDS=300,
         THANK_YOU_GRACE_MINUTES=30,
     )
-    return Shop(app, create_creator()[1])
+    return Shop(server, create_creator()[1], stripe=fake_stripe)
 
 
-def _order_id(shop: Shop, email: str) -> int:
-    return shop.db(lambda: db.session.scalar(select(Order.id).where(Order.email == email)))
+@pytest.fixture
+def shop_on(live_server, create_creator, fake_stripe):
+    """`shop_on(**settings)`: the same with other mail settings (an SMTP server that is down, a silent relay)."""
+
+    def start(**settings) -> Shop:
+        return Shop(live_server(**settings), create_creator()[1], stripe=fake_stripe)
+
+    return start
 
 
 def _field(ics: str, name: str) -> str:
@@ -120,8 +74,7 @@ def _field(ics: str, name: str) -> str:
 def test_confirmation_over_real_smtp(shop, smtp):
     starts = (utcnow() + timedelta(days=3)).replace(second=0, microsecond=0)
     session_id = shop.session(price=4900, currency="EUR", starts_at=starts.isoformat(), timezone="America/New_York")
-    shop.buy(session_id, email="bo@example.com", name="Bo Buyer")
-    order_id = _order_id(shop, "bo@example.com")
+    order_id = shop.paid_order(session_id, email="bo@example.com", name="Bo Buyer")["order_id"]
 
     result = shop.dispatch(utcnow())
     assert result.sent == 1
@@ -150,8 +103,8 @@ def test_confirmation_over_real_smtp(shop, smtp):
 
     assert shop.dispatch(utcnow()).sent == 0  # nothing twice
     assert len(smtp.to("bo@example.com")) == 1
-    statuses = shop.messages(order_id)
-    assert statuses["confirmation"][0] == "sent"
+    statuses = shop.emails(order_id)
+    assert statuses["confirmation"] == "sent"
     assert {kind for kind in statuses} == {"confirmation", "reminder:1440", "reminder:60", "thank_you"}
 
 
@@ -176,7 +129,7 @@ def test_reminders_fall_at_the_right_instants_across_a_dst_change(shop, smtp):
         starts_at=local_start.replace(tzinfo=None).isoformat(), reminder_offsets_minutes=[1440, 60]
     )
     assert shop.starts_at(session_id) == starts
-    shop.buy(session_id, email="dst@example.com")
+    shop.paid_order(session_id, email="dst@example.com")
     shop.dispatch(utcnow())
     assert [m.subject for m in smtp.to("dst@example.com")] == ["You are in: Watercolour basics"]
 
@@ -205,8 +158,8 @@ def test_reminders_fall_at_the_right_instants_across_a_dst_change(shop, smtp):
 def test_a_reminder_whose_time_has_passed_is_never_sent(shop, smtp):
     starts = utcnow() + timedelta(minutes=45)
     session_id = shop.session(starts_at=starts.isoformat(), reminder_offsets_minutes=[1440, 60, 10])
-    order_id = shop.buy(session_id, email="late@example.com")
-    planned = shop.messages(order_id)
+    order_id = shop.paid_order(session_id, email="late@example.com")["order_id"]
+    planned = shop.outbox(order_id)
     assert "reminder:1440" not in planned and "reminder:60" not in planned
     assert planned["reminder:10"] == ("pending", shop.starts_at(session_id) - timedelta(minutes=10))
 
@@ -221,14 +174,13 @@ def test_a_reminder_whose_time_has_passed_is_never_sent(shop, smtp):
 def test_moved_session_moves_reminders_and_sends_an_update(shop, smtp):
     starts = (utcnow() + timedelta(days=5)).replace(second=0, microsecond=0)
     session_id = shop.session(starts_at=starts.isoformat(), reminder_offsets_minutes=[60])
-    shop.buy(session_id, email="moved@example.com")
-    order_id = _order_id(shop, "moved@example.com")
+    order_id = shop.paid_order(session_id, email="moved@example.com")["order_id"]
     shop.dispatch(utcnow())
 
     new_start = starts + timedelta(days=2, hours=3)
     status, body = shop.creator.patch(f"/api/v1/sessions/{session_id}", {"starts_at": new_start.isoformat()})
     assert status == 200, body
-    planned = shop.messages(order_id)
+    planned = shop.outbox(order_id)
     assert planned["reminder:60"] == ("pending", new_start - timedelta(minutes=60))
     assert planned["thank_you"] == ("pending", new_start + timedelta(minutes=90 + 30))
 
@@ -256,16 +208,12 @@ def test_moved_session_moves_reminders_and_sends_an_update(shop, smtp):
 def test_cancelled_session_cancels_reminders_and_tells_attendees(shop, smtp):
     starts = utcnow() + timedelta(days=2)
     session_id = shop.session(starts_at=starts.isoformat(), price=1500, currency="USD")
-    shop.buy(session_id, email="c1@example.com")
-    shop.buy(session_id, email="c2@example.com")
+    shop.paid_order(session_id, email="c1@example.com")
+    shop.paid_order(session_id, email="c2@example.com")
     shop.dispatch(utcnow())
 
-    def cancel():
-        session = db.session.get(LiveSession, session_id)
-        session.status = "cancelled"
-        return session_cancelled(session)
-
-    assert shop.db(cancel) == 2
+    cancelled = shop.cancel_session(session_id)
+    assert cancelled.status_code == 200 and "2 attendees are being refunded" in cancelled.text
     shop.dispatch(utcnow())
     for address in ("c1@example.com", "c2@example.com"):
         confirmation, notice = smtp.to(address)
@@ -282,32 +230,24 @@ def test_cancelled_session_cancels_reminders_and_tells_attendees(shop, smtp):
 
 def test_refunded_order_gets_a_refund_email_and_nothing_else(shop, smtp):
     session_id = shop.session(starts_at=(utcnow() + timedelta(days=2)).isoformat())
-    shop.buy(session_id, email="refund@example.com")
-    order_id = _order_id(shop, "refund@example.com")
+    order_id = shop.paid_order(session_id, email="refund@example.com")["order_id"]
     shop.dispatch(utcnow())
 
-    def refund():
-        order = db.session.get(Order, order_id)
-        db.session.execute(update(Order).where(Order.id == order_id).values(status=OrderStatus.REFUNDED))
-        order.status = OrderStatus.REFUNDED
-        cancel_messages(order, notice=REFUND)
-
-    shop.db(refund)
+    status, body = shop.refund(order_id)
+    assert status == 201 and body["order"]["status"] == "refunded", body
     assert shop.dispatch(utcnow()).sent == 1
     notice = smtp.to("refund@example.com")[-1]
     assert notice.subject == "Refund: Watercolour basics"
     assert "€25.00" in notice.text and "€25.00" in notice.html
     assert _field(notice.ics, "METHOD") == "CANCEL"
-    statuses = {kind: status for kind, (status, _due) in shop.messages(order_id).items()}
-    assert statuses == {"confirmation": "sent", "refund": "sent", "reminder:1440": "cancelled",
-                        "reminder:60": "cancelled", "thank_you": "cancelled"}  # fmt: skip
+    assert shop.emails(order_id) == {"confirmation": "sent", "refund": "sent", "reminder:1440": "cancelled",
+                                     "reminder:60": "cancelled", "thank_you": "cancelled"}  # fmt: skip
     assert shop.dispatch(shop.starts_at(session_id) + timedelta(days=1)).sent == 0
 
 
 def test_join_link_follows_when_enrolment_completes_later(shop, smtp):
     session_id = shop.session(starts_at=(utcnow() + timedelta(days=2)).isoformat())
-    shop.buy(session_id, email="later@example.com")
-    order_id = _order_id(shop, "later@example.com")
+    order_id = shop.paid_order(session_id, email="later@example.com")["order_id"]
 
     def enrolment(status: str):
         def change():
@@ -335,15 +275,16 @@ def test_join_link_follows_when_enrolment_completes_later(shop, smtp):
 def test_one_connection_per_batch_and_a_refused_recipient_fails_visibly(shop, smtp):
     session_id = shop.session(starts_at=(utcnow() + timedelta(days=2)).isoformat())
     smtp.refuse("nobody@example.com")
-    for address in ("a@example.com", "nobody@example.com", "b@example.com"):
-        shop.buy(session_id, email=address)
+    orders = {address: shop.paid_order(session_id, email=address)["order_id"]
+              for address in ("a@example.com", "nobody@example.com", "b@example.com")}  # fmt: skip
     connections = smtp.connections
     result = shop.dispatch(utcnow())
     assert (result.sent, result.failed) == (2, 1)
     assert smtp.connections == connections + 1
     assert len(smtp.to("a@example.com")) == len(smtp.to("b@example.com")) == 1
-    order_id = _order_id(shop, "nobody@example.com")
-    query = select(OutboxMessage).where(OutboxMessage.order_id == order_id, OutboxMessage.kind == "confirmation")
+    query = select(OutboxMessage).where(
+        OutboxMessage.order_id == orders["nobody@example.com"], OutboxMessage.kind == "confirmation"
+    )
     status, error, attempts = shop.db(
         lambda: (lambda row: (row.status, row.last_error, row.attempts))(db.session.scalar(query))
     )
@@ -353,7 +294,7 @@ def test_one_connection_per_batch_and_a_refused_recipient_fails_visibly(shop, sm
 def test_temporary_refusal_is_retried_with_backoff(shop, smtp):
     session_id = shop.session(starts_at=(utcnow() + timedelta(days=2)).isoformat())
     smtp.refuse("busy@example.com", "451 4.2.1 Mailbox busy, try later")
-    shop.buy(session_id, email="busy@example.com")
+    shop.paid_order(session_id, email="busy@example.com")
     now = utcnow()
     assert shop.dispatch(now).retried == 1
     assert shop.dispatch(now + timedelta(seconds=9)).sent == 0  # first backoff: 10 s
@@ -364,14 +305,13 @@ def test_temporary_refusal_is_retried_with_backoff(shop, smtp):
     assert len(smtp.to("busy@example.com")) == 1
 
 
-def test_smtp_down_then_up_delivers_every_message_once(make_app, create_creator):
+def test_smtp_down_then_up_delivers_every_message_once(shop_on):
     server = SmtpServer()  # not started: connections are refused
-    app = make_app(**server.config, MAIL_RETRY_BASE_SECONDS=10, MAIL_RETRY_MAX_SECONDS=40, MAIL_MAX_ATTEMPTS=6)
-    shop = Shop(app, create_creator()[1])
+    shop = shop_on(**server.config, MAIL_RETRY_BASE_SECONDS=10, MAIL_RETRY_MAX_SECONDS=40, MAIL_MAX_ATTEMPTS=6)
     session_id = shop.session(starts_at=(utcnow() + timedelta(days=2)).isoformat())
     addresses = [f"down{i}@example.com" for i in range(5)]
     for address in addresses:
-        shop.buy(session_id, email=address)
+        shop.paid_order(session_id, email=address)
     now = utcnow()
     assert shop.dispatch(now).retried == 5
     assert shop.dispatch(now + timedelta(seconds=10)).retried == 5
@@ -383,23 +323,22 @@ def test_smtp_down_then_up_delivers_every_message_once(make_app, create_creator)
             assert [m.subject for m in server.to(address)] == ["You are in: Watercolour basics"]
 
 
-def test_smtp_down_for_too_long_fails_visibly(make_app, create_creator):
+def test_smtp_down_for_too_long_fails_visibly(shop_on):
     server = SmtpServer()
-    app = make_app(**server.config, MAIL_RETRY_BASE_SECONDS=10, MAIL_MAX_ATTEMPTS=2)
-    shop = Shop(app, create_creator()[1])
-    shop.buy(shop.session(starts_at=(utcnow() + timedelta(days=2)).isoformat()), email="gone@example.com")
+    shop = shop_on(**server.config, MAIL_RETRY_BASE_SECONDS=10, MAIL_MAX_ATTEMPTS=2)
+    session_id = shop.session(starts_at=(utcnow() + timedelta(days=2)).isoformat())
+    order_id = shop.paid_order(session_id, email="gone@example.com")["order_id"]
     now = utcnow()
     assert shop.dispatch(now).retried == 1
     assert shop.dispatch(now + timedelta(seconds=10)).failed == 1
-    order_id = _order_id(shop, "gone@example.com")
-    assert shop.messages(order_id)["confirmation"][0] == "failed"
+    assert shop.emails(order_id)["confirmation"] == "failed"
 
 
 def test_a_dispatcher_killed_mid_batch_loses_nothing_and_doubles_nothing(shop, smtp):
     session_id = shop.session(starts_at=(utcnow() + timedelta(days=2)).isoformat())
     addresses = [f"crash{i}@example.com" for i in range(6)]
     for address in addresses:
-        shop.buy(session_id, email=address)
+        shop.paid_order(session_id, email=address)
     now = utcnow()
 
     # A worker claimed all six, sent and recorded the first two, then died.
@@ -417,9 +356,7 @@ def test_a_dispatcher_killed_mid_batch_loses_nothing_and_doubles_nothing(shop, s
     assert (result.recovered, result.sent) == (4, 4)
     assert shop.dispatch(now + timedelta(seconds=900)).sent == 0
     assert sum(len(smtp.to(address)) for address in addresses) == 4  # the first two were sent before the crash
-    assert shop.db(lambda: db.session.scalar(
-        select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "sent")
-    )) == 6  # fmt: skip
+    assert shop.count(OutboxMessage, OutboxMessage.status == "sent") == 6
 
 
 def _many_due_messages(app, count: int, session_id: int) -> None:
@@ -479,8 +416,8 @@ def test_two_dispatchers_racing_send_each_message_exactly_once(shop, smtp, count
 def test_thank_you_follows_the_real_end_and_attendance(shop, smtp):
     starts = (utcnow() + timedelta(days=1)).replace(second=0, microsecond=0)
     session_id = shop.session(starts_at=starts.isoformat(), reminder_offsets_minutes=[])
-    shop.buy(session_id, email="came@example.com")
-    shop.buy(session_id, email="absent@example.com")
+    shop.paid_order(session_id, email="came@example.com")
+    absent = shop.paid_order(session_id, email="absent@example.com")["order_id"]
     shop.dispatch(utcnow())
     scheduled = starts + timedelta(minutes=90 + 30)
 
@@ -503,18 +440,16 @@ def test_thank_you_follows_the_real_end_and_attendance(shop, smtp):
     missed = smtp.to("absent@example.com")[-1]
     assert missed.subject == "Sorry we missed you at Watercolour basics"
     assert "reply to this email" in missed.text.lower()
-    order_id = _order_id(shop, "absent@example.com")
-    assert shop.messages(order_id)["missed_you"][0] == "sent"
+    assert shop.emails(absent)["missed_you"] == "sent"
 
 
-def test_a_relay_that_never_answers_does_not_stall_the_dispatcher(make_app, create_creator):
+def test_a_relay_that_never_answers_does_not_stall_the_dispatcher(shop_on):
     with socket.socket() as silent:  # accepts connections (the kernel's backlog) but never greets
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
-        app = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=silent.getsockname()[1], MAIL_SUPPRESS_SEND=False,
+        shop = shop_on(MAIL_SERVER="127.0.0.1", MAIL_PORT=silent.getsockname()[1], MAIL_SUPPRESS_SEND=False,
                        MAIL_TIMEOUT_SECONDS=1)  # fmt: skip
-        shop = Shop(app, create_creator()[1])
-        shop.buy(shop.session(starts_at=(utcnow() + timedelta(days=2)).isoformat()), email="slow@example.com")
+        shop.paid_order(shop.session(starts_at=(utcnow() + timedelta(days=2)).isoformat()), email="slow@example.com")
         result = shop.dispatch(utcnow())
     assert result.retried == 1
     status, error = shop.db(lambda: db.session.execute(
@@ -558,7 +493,7 @@ def test_creator_branding_reply_to_and_replay_link_reach_the_attendee(shop, smtp
     session_id = shop.session(starts_at=starts.isoformat(), reminder_offsets_minutes=[])
     status, body = shop.creator.patch(f"/api/v1/sessions/{session_id}", {"replay_url": "https://video.example/r1"})
     assert status == 200 and body["replay_url"] == "https://video.example/r1"
-    shop.buy(session_id, email="cy@example.com")
+    shop.paid_order(session_id, email="cy@example.com")
 
     shop.dispatch(utcnow())
     (confirmation,) = smtp.to("cy@example.com")

@@ -8,9 +8,8 @@ import pytest
 import requests
 from sqlalchemy import select, update
 
-from tests.conftest import Api, LiveShop, at_once, join_url, session_payload
+from tests.conftest import Api, LiveShop, at_once, join_url, session_payload, stripe_session_id
 from tests.fakes.fake_zoom import Reply
-from tests.fakes.smtp_server import SmtpServer
 from tests.zoom_setup import link_creator
 from webinar_pay.extensions import db
 from webinar_pay.models import Enrollment, LiveSession, Order, OrderStatus, utcnow
@@ -18,16 +17,9 @@ from webinar_pay.services.enrollment import cancel_enrollment, enroll_due
 from webinar_pay.services.state import transition
 
 
-@pytest.fixture
-def smtp():
-    with SmtpServer() as server:
-        yield server
-
-
 class Shop(LiveShop):
     def __init__(self, server, token: str, fake_stripe, fake_zoom):
-        super().__init__(server, token)
-        self.stripe = fake_stripe
+        super().__init__(server, token, stripe=fake_stripe)
         self.zoom = fake_zoom
 
     def session(self, **overrides) -> int:
@@ -40,7 +32,7 @@ class Shop(LiveShop):
     def buy(self, session_id: int, email: str = "bo@example.com", name: str = "Bo Buyer") -> dict:
         status, checkout = self.checkout(session_id, email, name)
         assert status == 201, checkout
-        checkout["event"] = self.stripe.complete_session(checkout["checkout_url"].rsplit("/", 1)[1])
+        checkout["event"] = self.stripe.complete_session(stripe_session_id(checkout))
         assert self.webhook(checkout["event"]) == "paid"
         return checkout
 

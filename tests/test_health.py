@@ -10,6 +10,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from alembic.script import ScriptDirectory
 from flask_migrate import upgrade
 from sqlalchemy import select, text
@@ -103,6 +104,7 @@ def test_readyz_refuses_traffic_for_code_older_than_the_database_schema(tmp_path
 # -- the worker's heartbeat --------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_worker_check_fails_without_a_recent_heartbeat_and_says_when_the_last_one_was(app, database_url):
     never = flask("worker", "--check", database_url=database_url)
     assert never.returncode == 1 and "no worker has ever run" in never.stdout
@@ -119,6 +121,7 @@ def test_worker_check_fails_without_a_recent_heartbeat_and_says_when_the_last_on
     assert fresh.returncode == 0 and "worker ok: 1 alive, last beat" in fresh.stdout
 
 
+@pytest.mark.slow
 def test_a_running_worker_beats_and_clears_the_rows_of_workers_long_gone(app, database_url):
     with app.app_context():
         db.session.add(WorkerHeartbeat(host="gone.example", pid=4242, started_at=utcnow() - timedelta(hours=3),

@@ -12,15 +12,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import requests
 from flask_migrate import upgrade
 from sqlalchemy import text
 
-from tests.conftest import Api, _base_config, session_payload
-from tests.fakes.smtp_server import SmtpServer
+from tests.conftest import LiveShop, _base_config, csrf_in
 from webinar_pay import create_app
 from webinar_pay.extensions import db
 from webinar_pay.models import Order, utcnow
-from webinar_pay.services.outbox.dispatch import dispatch_due
 from webinar_pay.services.tickets import join_link, ticket_token
 
 BASE = "http://127.0.0.1:5000"
@@ -28,49 +27,14 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "webinar_pay" / "migration
 
 
 @pytest.fixture
-def smtp():
-    with SmtpServer() as server:
-        yield server
+def shop(live_server, create_creator, smtp) -> LiveShop:
+    """Demo mode sending to the test SMTP server: the buyer pays on the sandbox page."""
+    return LiveShop(live_server(demo=True, **smtp.config), create_creator()[1], provider="sandbox")
 
 
-class Shop:
-    """A demo-mode app sending to the test SMTP server; the buyer pays on the sandbox page."""
-
-    def __init__(self, app, token: str):
-        self.app = app
-        self.client = app.test_client()
-        self.creator = Api(self.client, token)
-
-    def session(self, **overrides) -> int:
-        _status, body = self.creator.post("/api/v1/sessions", session_payload(**overrides))
-        assert self.creator.post(f"/api/v1/sessions/{body['id']}/publish")[0] == 200, body
-        return body["id"]
-
-    def buy(self, session_id: int) -> dict:
-        buyer = {"name": "Bo Buyer", "email": "bo@example.com", "provider": "sandbox"}
-        status, checkout = Api(self.client).post(f"/api/v1/sessions/{session_id}/checkout", buyer)
-        assert status == 201, checkout
-        pay_page = checkout["checkout_url"].removeprefix(BASE)
-        response = self.client.post(pay_page, data={"csrf_token": self.csrf(pay_page), "action": "pay"})
-        assert response.status_code == 303
-        return checkout
-
-    def csrf(self, path: str) -> str:
-        return re.search(r'name="csrf_token" value="([^"]+)"', self.client.get(path).get_data(as_text=True))[1]
-
-    def send_emails(self) -> None:
-        with self.app.app_context():
-            dispatch_due(now=utcnow())
-
-
-@pytest.fixture
-def shop(make_app, create_creator, smtp) -> Shop:
-    return Shop(make_app(**smtp.config), create_creator()[1])
-
-
-def _link(body: str, kind: str) -> str:
+def _link(body: str, kind: str, base: str) -> str:
     """The path of the /t/ or /j/ link a message carries."""
-    return re.search(rf"{re.escape(BASE)}(/{kind}/[\w.-]+)", body)[1]
+    return re.search(rf"{re.escape(base)}(/{kind}/[\w.-]+)", body)[1]
 
 
 def _token(path: str) -> str:
@@ -79,62 +43,67 @@ def _token(path: str) -> str:
 
 def test_the_join_link_leads_into_the_session_and_opens_nothing_else(shop, smtp):
     session_id = shop.session(cancellation_hours=1)
-    order_id = shop.buy(session_id)["order_id"]
-    shop.send_emails()
+    order_id = shop.paid_order(session_id)["order_id"]
+    shop.dispatch()
     [confirmation] = smtp.to("bo@example.com")
-    join, ticket = _link(confirmation.text, "j"), _link(confirmation.text, "t")
+    join, ticket = _link(confirmation.text, "j", shop.url), _link(confirmation.text, "t", shop.url)
     join_token, ticket_token = _token(join), _token(ticket)
     assert join_token != ticket_token and join_token.startswith(f"{order_id}.")
 
-    joined = shop.client.get(join)
-    assert (joined.status_code, joined.location) == (303, "https://meet.example.com/watercolour")
-    assert f'href="{join}"' in shop.client.get(ticket).get_data(as_text=True)  # the ticket page's button
+    browser = requests.Session()
+    joined = browser.get(shop.url + join, allow_redirects=False, timeout=10)
+    assert (joined.status_code, joined.headers["Location"]) == (303, "https://meet.example.com/watercolour")
+    assert f'href="{join}"' in browser.get(shop.url + ticket, timeout=10).text  # the ticket page's button
 
     # Whoever gets the join link (a forwarded reminder, a shared calendar) cannot reach the ticket with it.
     for path in (f"/t/{join_token}", f"/t/{join_token}/status", f"/t/{join_token}/cancelled"):
-        assert shop.client.get(path).status_code == 404, path
-    csrf = shop.csrf(f"/s/{session_id}")
+        assert browser.get(shop.url + path, timeout=10).status_code == 404, path
+    csrf = csrf_in(browser.get(f"{shop.url}/s/{session_id}", timeout=10).text)
     for path in (f"/t/{join_token}/cancel", f"/t/{join_token}/release"):
-        assert shop.client.post(path, data={"csrf_token": csrf}).status_code == 404, path
-    status, body = Api(shop.client).get(f"/api/v1/orders/{order_id}", token=join_token)
+        assert browser.post(shop.url + path, data={"csrf_token": csrf}, timeout=10).status_code == 404, path
+    status, body = shop.buyer.get(f"/api/v1/orders/{order_id}", token=join_token)
     assert (status, body["error"]) == (401, "unauthorized")
-    assert Api(shop.client).get(f"/api/v1/orders/{order_id}", token=ticket_token)[0] == 200
-    assert shop.creator.get(f"/api/v1/orders/{order_id}")[1]["status"] == "paid"
+    assert shop.buyer.get(f"/api/v1/orders/{order_id}", token=ticket_token)[0] == 200
+    assert shop.order(order_id)["status"] == "paid"
 
     # The ticket token is not a join link (any more).
-    refused = shop.client.get(f"/j/{ticket_token}")
-    assert refused.status_code == 404 and "This join link is not valid" in refused.get_data(as_text=True)
+    refused = browser.get(f"{shop.url}/j/{ticket_token}", timeout=10)
+    assert refused.status_code == 404 and "This join link is not valid" in refused.text
 
     invitation = confirmation.ics.replace("\r\n ", "")
-    assert f"URL:{BASE}{join}" in invitation and ticket_token not in invitation
+    assert f"URL:{shop.url}{join}" in invitation and ticket_token not in invitation
 
 
 def test_after_a_cancellation_neither_the_join_page_nor_the_invitation_carries_the_ticket(shop, smtp):
     session_id = shop.session(cancellation_hours=1)
-    order_id = shop.buy(session_id)["order_id"]
-    shop.send_emails()
+    order_id = shop.paid_order(session_id)["order_id"]
+    shop.dispatch()
     [confirmation] = smtp.to("bo@example.com")
-    join, ticket = _link(confirmation.text, "j"), _link(confirmation.text, "t")
+    join, ticket = _link(confirmation.text, "j", shop.url), _link(confirmation.text, "t", shop.url)
 
-    cancelled = shop.client.post(f"{ticket}/cancel", data={"csrf_token": shop.csrf(ticket)})
-    assert cancelled.status_code == 303 and shop.creator.get(f"/api/v1/orders/{order_id}")[1]["status"] == "refunded"
-    page = shop.client.get(join)
-    assert page.status_code == 403 and "/t/" not in page.get_data(as_text=True)
+    browser = requests.Session()
+    csrf = csrf_in(browser.get(shop.url + ticket, timeout=10).text)
+    cancelled = browser.post(f"{shop.url}{ticket}/cancel", data={"csrf_token": csrf}, allow_redirects=False,
+                             timeout=10)  # fmt: skip
+    assert cancelled.status_code == 303 and shop.order(order_id)["status"] == "refunded"
+    page = browser.get(shop.url + join, timeout=10)
+    assert page.status_code == 403 and "/t/" not in page.text
 
-    shop.send_emails()
+    shop.dispatch()
     notice = next(mail for mail in smtp.to("bo@example.com") if mail is not confirmation)
     invitation = notice.ics.replace("\r\n ", "")
-    assert "METHOD:CANCEL" in invitation and _token(ticket) not in invitation and f"URL:{BASE}{join}" in invitation
+    assert "METHOD:CANCEL" in invitation and _token(ticket) not in invitation
+    assert f"URL:{shop.url}{join}" in invitation
 
 
 def test_a_youtube_enrolment_stores_the_join_link(shop):
     stream = "https://www.youtube.com/watch?v=dQw4w9WgXcQ"
     session_id = shop.session(platform="youtube", youtube_url=stream, join_link=None)
-    checkout = shop.buy(session_id)
-    stored = shop.creator.get(f"/api/v1/orders/{checkout['order_id']}")[1]["enrollment"]["join_url"]
-    assert stored.startswith(f"{BASE}/j/") and _token(stored) != checkout["access_token"]
-    early = shop.client.get(stored.removeprefix(BASE))
-    assert early.status_code == 403 and "The live stream opens at" in early.get_data(as_text=True)
+    checkout = shop.paid_order(session_id)
+    stored = shop.order(checkout["order_id"])["enrollment"]["join_url"]
+    assert stored.startswith(f"{shop.url}/j/") and _token(stored) != checkout["access_token"]
+    early = requests.get(stored, allow_redirects=False, timeout=10)
+    assert early.status_code == 403 and "The live stream opens at" in early.text
 
 
 ODD_TOKENS = ["%C2%B2.x", "%C2%B2%C2%B2.abc", "1.", ".abc", "0.abc", "99999999999999999999.abc", "1.%00", "x" * 300]

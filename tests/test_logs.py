@@ -79,6 +79,7 @@ def test_the_development_server_log_shows_no_ticket_token(live_server, create_cr
     assert signature not in caplog.text and join_url.rsplit(".", 1)[1] not in caplog.text
 
 
+@pytest.mark.slow
 def test_gunicorn_logs_keep_the_order_id_only_even_for_a_request_that_fails(tmp_path: Path):
     """A real gunicorn with the logger class of gunicorn.conf.py, on a database that was never migrated: the ticket
     page raises, and the access log, the error log and the app's traceback must not show the signature."""

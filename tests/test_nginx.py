@@ -34,7 +34,7 @@ from tests.production_stack import (
 )
 
 MISSING = nginx_missing() or redis_missing()
-pytestmark = pytest.mark.skipif(MISSING is not None, reason=MISSING or "")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(MISSING is not None, reason=MISSING or "")]
 
 
 class FromAddress(HTTPAdapter):

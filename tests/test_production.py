@@ -86,6 +86,7 @@ def test_guessable_secret_keys_are_refused_with_the_reason(key, reason):
     assert "secrets.token_urlsafe(48)" in message
 
 
+@pytest.mark.slow
 def test_the_shipped_environment_file_refuses_to_start_until_its_secret_key_is_replaced(tmp_path):
     env = production_env(tmp_path)
     env["SECRET_KEY"] = shipped_environment()["SECRET_KEY"]
@@ -99,6 +100,7 @@ def test_the_shipped_environment_file_refuses_to_start_until_its_secret_key_is_r
 # -- demo mode in production -------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_production_without_payment_keys_refuses_to_start_and_says_what_to_set(tmp_path):
     result = flask("db", "upgrade", env=production_env(tmp_path, STRIPE_SECRET_KEY=None, STRIPE_WEBHOOK_SECRET=None))
     assert result.returncode != 0
@@ -106,6 +108,7 @@ def test_production_without_payment_keys_refuses_to_start_and_says_what_to_set(t
         assert words in result.stderr
 
 
+@pytest.mark.slow
 def test_production_runs_a_demo_only_with_demo_mode_set_and_warns_at_start(tmp_path):
     env = production_env(tmp_path, STRIPE_SECRET_KEY=None, STRIPE_WEBHOOK_SECRET=None, DEMO_MODE="1")
     result = flask("db", "upgrade", env=env)
@@ -149,6 +152,7 @@ def test_production_with_payment_keys_has_no_banner_no_sandbox_and_no_dev_mailbo
 # -- README's commands with the shipped environment ------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_readme_commands_run_with_the_shipped_environment(tmp_path, fake_stripe):
     env = production_env(tmp_path, STRIPE_SECRET_KEY=fake_stripe.api_key, STRIPE_API_BASE=fake_stripe.base_url)
     upgrade = flask("db", "upgrade", env=env)
@@ -164,6 +168,7 @@ def test_the_readme_commands_run_with_the_shipped_environment(tmp_path, fake_str
     assert waiting.returncode == 0 and "0 webhooks waiting" in waiting.stdout
 
 
+@pytest.mark.slow
 def test_the_environment_file_reads_the_same_in_a_shell():
     """README sources it in a shell for the one-off commands; systemd reads it for the units."""
     script = f"set -a; . {DEPLOY / 'webinar-pay.env'}; set +a; env -0"
@@ -184,6 +189,7 @@ def _unit_copy(unit: str, folder: Path) -> Path:
     return folder / unit
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
 @pytest.mark.parametrize("unit", ["webinar-pay-web.service", "webinar-pay-worker.service"])
 def test_the_systemd_units_are_valid_and_hardened(unit, tmp_path):

@@ -6,63 +6,27 @@ Over HTTP against the app, the real `stripe` library, our PayPal client and the 
 from __future__ import annotations
 
 import re
-import secrets
-import threading
 from datetime import timedelta
 
 import pytest
 import requests
 from sqlalchemy import select, update
 
-from tests.conftest import Api, LiveShop, session_payload
-from tests.fakes.smtp_server import SmtpServer
+from tests.conftest import Api, LiveShop, all_at_once, session_payload
 from tests.test_openapi import Contract
 from webinar_pay.extensions import db
-from webinar_pay.models import OutboxMessage, Refund, utcnow
+from webinar_pay.models import Refund, utcnow
 from webinar_pay.services.refunds import process_refunds
 from webinar_pay.web.openapi import OPENAPI
 
-PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-def smtp():
-    with SmtpServer() as server:
-        yield server
-
 
 class Shop(LiveShop):
-    """A running app selling through `provider`, with helpers to pay, refund and look."""
-
-    def __init__(self, server, token: str, provider: str, stripe, paypal):
-        super().__init__(server, token, provider)
-        self.stripe = stripe
-        self.paypal = paypal
-
-    def paid_order(self, session_id: int, email: str = "bo@example.com") -> dict:
-        """Buy a seat and pay for it at the provider; returns the checkout answer."""
-        status, checkout = self.checkout(session_id, email)
-        assert status == 201, checkout
-        if self.provider == "stripe":
-            event = self.stripe.complete_session(checkout["checkout_url"].rsplit("/", 1)[1])
-            assert self.webhook(event) == "paid"
-        else:
-            paypal_id = re.search(r"token=([^&]+)", checkout["checkout_url"])[1]
-            requests.get(self.paypal.approve(paypal_id)[0], timeout=10)
-        assert self.order(checkout["order_id"])["status"] == "paid"
-        return checkout
+    """A running app selling through `provider` (both fakes configured), with helpers to look at refunds."""
 
     def _payment_ref(self, order_id: int) -> str:
         from webinar_pay.models import Order
 
         return db.session.get(Order, order_id).payment_ref
-
-    def refund(self, order_id: int, body=None, key: str | None = None):
-        headers = {"Authorization": f"Bearer {self.creator.token}"}
-        if key:
-            headers["Idempotency-Key"] = key
-        response = requests.post(f"{self.url}/api/v1/orders/{order_id}/refund", json=body, headers=headers, timeout=30)
-        return response.status_code, response.json()
 
     def refunds(self, order_id: int) -> list[tuple]:
         return self.db(lambda: [
@@ -70,36 +34,17 @@ class Shop(LiveShop):
             for r in db.session.scalars(select(Refund).where(Refund.order_id == order_id).order_by(Refund.id))
         ])  # fmt: skip
 
-    def emails(self, order_id: int) -> dict[str, str]:
-        rows = select(OutboxMessage).where(OutboxMessage.order_id == order_id)
-        return self.db(lambda: {m.kind: m.status for m in db.session.scalars(rows)})
-
-    def dashboard(self):
-        """A logged-in browser for the creator's dashboard."""
-        browser = requests.Session()
-        page = browser.get(self.url + "/login", timeout=10).text
-        token = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]
-        response = browser.post(
-            self.url + "/login",
-            data={"csrf_token": token, "email": "creator@example.com", "password": PASSWORD},
-            timeout=10,
-        )
-        assert response.status_code == 200
-        return browser
-
 
 @pytest.fixture(params=["stripe", "paypal"])
 def shop(request, live_server, create_creator, paypal_config, fake_stripe, fake_paypal):
     server = live_server(**paypal_config)  # both providers configured
-    yield Shop(server, create_creator()[1], request.param, fake_stripe, fake_paypal)
-    fake_stripe.next_refund_status = "succeeded"
+    return Shop(server, create_creator()[1], request.param, stripe=fake_stripe, paypal=fake_paypal)
 
 
 @pytest.fixture
 def stripe_shop(live_server, create_creator, paypal_config, fake_stripe, fake_paypal, smtp):
     server = live_server(**paypal_config, **smtp.config)
-    yield Shop(server, create_creator()[1], "stripe", fake_stripe, fake_paypal)
-    fake_stripe.next_refund_status = "succeeded"
+    return Shop(server, create_creator()[1], "stripe", stripe=fake_stripe, paypal=fake_paypal)
 
 
 def provider_refunds(shop: Shop, order_id: int) -> list[int]:
@@ -157,35 +102,17 @@ def test_partial_refunds_then_the_rest(shop):
     assert shop.seats_taken(session_id) == 0
 
 
-def _at_once(*calls) -> list[tuple]:
-    barrier = threading.Barrier(len(calls))
-    results: list[tuple] = []
-
-    def run(call):
-        barrier.wait()
-        results.append(call())
-
-    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
-
-
 def test_the_same_refund_requested_twice_at_once_is_sent_once(shop):
     order_id = shop.paid_order(shop.session(price=3000))["order_id"]
 
     # A client retrying one refund (one key) while the first try is still running.
-    # The fake keeps what it saw per key for the whole run, and order ids restart at 1 in every test: a key of its own.
-    key = f"same-key-{secrets.token_hex(6)}"
-    keyed = _at_once(*[lambda: shop.refund(order_id, {"amount": 1000}, key=key)] * 2)
+    keyed = all_at_once(*[lambda: shop.refund(order_id, {"amount": 1000}, key="same-key")] * 2)
     assert sorted(status for status, _body in keyed) == [200, 201], keyed
     assert len({body["refund"]["id"] for _status, body in keyed}) == 1
     assert provider_refunds(shop, order_id) == [1000]
 
     # Two people pressing "refund everything" at the same moment.
-    full = _at_once(*[lambda: shop.refund(order_id)] * 2)
+    full = all_at_once(*[lambda: shop.refund(order_id)] * 2)
     assert sorted(status for status, _body in full) == [201, 409], full
     assert sorted(provider_refunds(shop, order_id)) == [1000, 2000]  # never more than was paid
     assert shop.refunds(order_id) == [(1000, "succeeded"), (2000, "succeeded")]

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 import requests
 
-from tests.test_refunds import Shop, provider_refunds, smtp  # noqa: F401 - the fixture
+from tests.test_refunds import Shop, provider_refunds
 from webinar_pay.models import utcnow
 from webinar_pay.services.refunds import process_refunds
 
@@ -16,16 +16,7 @@ from webinar_pay.services.refunds import process_refunds
 @pytest.fixture
 def shop(live_server, create_creator, paypal_config, fake_stripe, fake_paypal):
     server = live_server(**paypal_config)
-    yield Shop(server, create_creator()[1], "stripe", fake_stripe, fake_paypal)
-    fake_paypal.fail_next.clear()
-
-
-def _cancel(shop: Shop, session_id: int, confirm: bool = True) -> requests.Response:
-    browser = shop.dashboard()
-    page = browser.get(f"{shop.url}/dashboard/sessions/{session_id}", timeout=10).text
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]
-    data = {"csrf_token": token, **({"confirm": "yes"} if confirm else {})}
-    return browser.post(f"{shop.url}/dashboard/sessions/{session_id}/cancel", data=data, timeout=30)
+    return Shop(server, create_creator()[1], "stripe", stripe=fake_stripe, paypal=fake_paypal)
 
 
 def test_cancelled_session_refunds_everyone_with_one_provider_failing_at_first(shop, fake_paypal):
@@ -37,9 +28,9 @@ def test_cancelled_session_refunds_everyone_with_one_provider_failing_at_first(s
     orders = [c["order_id"] for c in card] + [paypal["order_id"]]
     assert shop.seats_taken(session_id) == 3
 
-    unconfirmed = _cancel(shop, session_id, confirm=False)
+    unconfirmed = shop.cancel_session(session_id, confirm=False)
     assert "Tick the box" in unconfirmed.text and shop.order(orders[0])["status"] == "paid"
-    done = _cancel(shop, session_id)
+    done = shop.cancel_session(session_id)
     assert done.status_code == 200 and "3 attendees are being refunded" in done.text
     assert 'id="refund-progress"' in done.text and "0 of 3 sent, 3 on their way" in done.text
     for order_id in orders:
@@ -75,7 +66,7 @@ def test_cancelled_session_refunds_everyone_with_one_provider_failing_at_first(s
 def test_a_refund_refused_for_good_is_shown_and_can_be_retried(shop):
     session_id = shop.session(price=2000)
     order_id = shop.paid_order(session_id)["order_id"]
-    _cancel(shop, session_id)
+    shop.cancel_session(session_id)
     shop.stripe.fail_next.append((400, "invalid_request_error", "Your account cannot refund right now"))
     assert shop.db(lambda: process_refunds()) == 0
     assert shop.refunds(order_id) == [(2000, "failed")]
@@ -91,7 +82,7 @@ def test_a_refund_refused_for_good_is_shown_and_can_be_retried(shop):
 
 def test_a_cancelled_session_cannot_be_cancelled_again(shop):
     session_id = shop.session(price=2000)
-    _cancel(shop, session_id)
+    shop.cancel_session(session_id)
     browser = shop.dashboard()
     token = re.search(r'name="csrf_token" value="([^"]+)"', browser.get(f"{shop.url}/dashboard/", timeout=10).text)
     token = (

@@ -42,6 +42,7 @@ def _gunicorn(database_url: str, store: str) -> tuple[int, str]:
     return status, log
 
 
+@pytest.mark.slow
 def test_the_shipped_gunicorn_conf_serves_the_app_and_warns_when_each_worker_counts_its_own_limits(database_url):
     status, log = _gunicorn(database_url, "memory://")
     assert status == 200, log
@@ -50,6 +51,7 @@ def test_the_shipped_gunicorn_conf_serves_the_app_and_warns_when_each_worker_cou
     assert "every rate limit is 2 times what it says" in log
 
 
+@pytest.mark.slow
 def test_a_shared_rate_limit_store_brings_no_warning(database_url):
     status, log = _gunicorn(database_url, "redis://127.0.0.1:6379")
     assert status == 200, log

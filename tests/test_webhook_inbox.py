@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from tests.conftest import LiveShop, at_once
-from tests.test_paypal_checkout import capture_calls, paypal_order_id
+from tests.conftest import LiveShop, at_once, paypal_order_id
+from tests.test_paypal_checkout import capture_calls
 from webinar_pay.extensions import db
 from webinar_pay.models import OrderLog, ProviderEvent, WebhookInbox, utcnow
 from webinar_pay.scheduler import tick
@@ -26,12 +26,8 @@ def shop(live_server, create_creator) -> LiveShop:
     return LiveShop(live_server(), create_creator()[1])
 
 
-def _count(shop: LiveShop, model, *where) -> int:
-    return shop.db(lambda: db.session.scalar(select(func.count()).select_from(model).where(*where)))
-
-
 def _paid_transitions(shop: LiveShop) -> int:
-    return _count(shop, OrderLog, OrderLog.to_status == "paid")
+    return shop.count(OrderLog, OrderLog.to_status == "paid")
 
 
 def test_a_webhook_is_acknowledged_at_once_and_applied_by_the_worker(shop, fake_stripe):
@@ -44,23 +40,23 @@ def test_a_webhook_is_acknowledged_at_once_and_applied_by_the_worker(shop, fake_
     assert shop.order(checkout["order_id"])["status"] == "pending"  # nothing applied before the answer
     again = event.post(shop.url + "/webhooks/stripe")
     assert again.status_code == 200 and again.json()["outcome"] == "duplicate"
-    assert _count(shop, WebhookInbox) == 1
+    assert shop.count(WebhookInbox) == 1
 
     assert shop.db(tick)["apply_webhooks"] == 1  # the worker's tick
     order = shop.order(checkout["order_id"])
     assert order["status"] == "paid" and order["enrollment"]["status"] == "enrolled"
-    assert _count(shop, WebhookInbox) == 0
+    assert shop.count(WebhookInbox) == 0
     assert shop.db(lambda: db.session.scalar(select(ProviderEvent.outcome))) == "paid"
 
     assert shop.webhook(event) == "duplicate"  # Stripe delivering it once more, after it was applied
-    assert _count(shop, WebhookInbox) == 0 and _count(shop, ProviderEvent) == 1 and _paid_transitions(shop) == 1
+    assert shop.count(WebhookInbox) == 0 and shop.count(ProviderEvent) == 1 and _paid_transitions(shop) == 1
 
 
 def test_a_refused_signature_is_not_kept(shop, fake_stripe):
     _status, checkout = shop.checkout(shop.session())
     forged = fake_stripe.complete_session(checkout["checkout_url"].rsplit("/", 1)[1]).forged()
     assert forged.post(shop.url + "/webhooks/stripe").status_code == 400
-    assert _count(shop, WebhookInbox) == 0
+    assert shop.count(WebhookInbox) == 0
 
 
 def test_an_event_that_cannot_be_applied_yet_waits_and_is_retried(live_server, create_creator, paypal_config,
@@ -91,7 +87,7 @@ def test_an_event_that_cannot_be_applied_yet_waits_and_is_retried(live_server, c
     with shop.app.app_context():
         assert list(apply_webhooks().values()) == ["paid"]
     assert shop.order(checkout["order_id"])["status"] == "paid"
-    assert _count(shop, WebhookInbox) == 0
+    assert shop.count(WebhookInbox) == 0
     quiet = shop.app.test_cli_runner().invoke(args=["webhooks"])
     assert quiet.exit_code == 0 and "0 webhooks waiting, 0 of them failed" in quiet.output
 
@@ -108,7 +104,7 @@ def test_two_workers_apply_each_payment_once(live_server, create_creator, fake_s
     applied = [event_id for result in results for event_id in result]
     assert len(applied) == len(set(applied)) == 30
     assert all(outcome == "paid" for result in results for outcome in result.values())
-    assert _paid_transitions(shop) == 30 and _count(shop, WebhookInbox) == 0 and _count(shop, ProviderEvent) == 30
+    assert _paid_transitions(shop) == 30 and shop.count(WebhookInbox) == 0 and shop.count(ProviderEvent) == 30
 
 
 # -- the lease: a dead worker's rows come back, a live worker's rows stay its own -----------------------------------
@@ -121,9 +117,7 @@ def paypal_shop(live_server, create_creator, paypal_config, fake_paypal):
     def start(**overrides) -> LiveShop:
         return LiveShop(live_server(demo=True, **paypal_config, **overrides), create_creator()[1], provider="paypal")
 
-    yield start
-    fake_paypal.latency = 0
-    fake_paypal.hang(0)
+    return start
 
 
 def _approved_payments(shop: LiveShop, fake_paypal, count: int) -> list[tuple[int, str]]:
@@ -160,6 +154,7 @@ def _until(condition, what: str, seconds: float = 60) -> None:
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_the_webhooks_of_a_killed_worker_are_applied_once_its_lease_ends(paypal_shop, paypal_config, fake_paypal):
     lease = 4
     shop = paypal_shop(WEBHOOK_LEASE_SECONDS=lease)
@@ -176,7 +171,7 @@ def test_the_webhooks_of_a_killed_worker_are_applied_once_its_lease_ends(paypal_
 
     with shop.app.app_context():
         assert apply_webhooks() == {}  # still leased to the dead worker: nobody else takes them yet
-    assert _count(shop, WebhookInbox) == 2
+    assert shop.count(WebhookInbox) == 2
     assert [shop.order(order_id)["status"] for order_id, _paypal_id in payments] == ["pending", "pending"]
 
     applied: dict[str, str] = {}
@@ -190,7 +185,7 @@ def test_the_webhooks_of_a_killed_worker_are_applied_once_its_lease_ends(paypal_
     assert sorted(applied.values()) == ["paid", "paid"]
     assert [shop.order(order_id)["status"] for order_id, _paypal_id in payments] == ["paid", "paid"]
     assert [capture_calls(fake_paypal, paypal_id) for _order_id, paypal_id in payments] == [1, 1]
-    assert _count(shop, WebhookInbox) == 0 and _paid_transitions(shop) == 2
+    assert shop.count(WebhookInbox) == 0 and _paid_transitions(shop) == 2
 
 
 def test_a_worker_slower_than_the_lease_keeps_its_batch(paypal_shop, fake_paypal):
@@ -227,4 +222,4 @@ def test_a_worker_slower_than_the_lease_keeps_its_batch(paypal_shop, fake_paypal
 
     assert len(first) == 6 and set(first.values()) == {"paid"} and second == {}
     assert [capture_calls(fake_paypal, paypal_id) for _order_id, paypal_id in payments] == [1] * 6
-    assert _paid_transitions(shop) == 6 and _count(shop, ProviderEvent) == 6 and _count(shop, WebhookInbox) == 0
+    assert _paid_transitions(shop) == 6 and shop.count(ProviderEvent) == 6 and shop.count(WebhookInbox) == 0

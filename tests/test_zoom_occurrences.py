@@ -8,13 +8,11 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import LiveShop, session_payload
-from tests.fakes.smtp_server import SmtpServer
 from tests.zoom_setup import link_creator
 from webinar_pay.extensions import db
 from webinar_pay.models import Enrollment, LiveSession, ProviderEvent, SessionStatus, utcnow
 from webinar_pay.services.creators import create_creator
 from webinar_pay.services.enrollment import enroll_due
-from webinar_pay.services.outbox.dispatch import dispatch_due
 
 GRACE = timedelta(minutes=30)
 
@@ -23,16 +21,10 @@ def zoom_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-@pytest.fixture
-def smtp():
-    with SmtpServer() as server:
-        yield server
-
-
 class Shop(LiveShop):
     def __init__(self, server, token: str, fake_stripe, fake_zoom):
-        super().__init__(server, token)
-        self.stripe, self.zoom = fake_stripe, fake_zoom
+        super().__init__(server, token, stripe=fake_stripe)
+        self.zoom = fake_zoom
         self.hook = server.url + "/webhooks/zoom"
 
     def weekly_sessions(self, kind: str, weeks: int = 2) -> tuple[str, list[int], list[datetime]]:
@@ -55,10 +47,7 @@ class Shop(LiveShop):
         return meeting_id, ids, starts
 
     def buy(self, session_id: int, email: str) -> int:
-        status, checkout = self.checkout(session_id, email, email.split("@")[0].title())
-        assert status == 201, checkout
-        assert self.webhook(self.stripe.complete_session(checkout["checkout_url"].rsplit("/", 1)[1])) == "paid"
-        return checkout["order_id"]
+        return self.paid_order(session_id, email, email.split("@")[0].title())["order_id"]
 
     def send(self, event) -> str:
         response = event.post(self.hook)
@@ -74,10 +63,6 @@ class Shop(LiveShop):
     def attended(self, order_id: int) -> bool | None:
         with self.app.app_context():
             return db.session.scalar(select(Enrollment.attended).where(Enrollment.order_id == order_id))
-
-    def emails_at(self, moment: datetime) -> None:
-        with self.app.app_context():
-            dispatch_due(now=moment)
 
 
 @pytest.fixture
@@ -128,7 +113,7 @@ def test_two_weekly_sessions_on_one_meeting_each_get_only_their_own_start_end_at
     assert (second.started_at, second.ended_at, second.zoom_occurrence_uuid) == (None, None, None)
     assert (shop.attended(bo1), shop.attended(bo2), shop.attended(ann2)) == (True, None, None)
 
-    shop.emails_at(utcnow() + GRACE + timedelta(minutes=1))
+    shop.dispatch(utcnow() + GRACE + timedelta(minutes=1))
     assert "Thank you for joining Week 1" in subjects(smtp, "bo@example.com")
     after_week1 = subjects(smtp, "bo@example.com") + subjects(smtp, "ann@example.com")
     assert not [s for s in after_week1 if s.startswith(("Thank you", "Sorry we missed you")) and "Week 2" in s]
@@ -146,7 +131,7 @@ def test_two_weekly_sessions_on_one_meeting_each_get_only_their_own_start_end_at
     assert second.ended_at == end2 and second.zoom_occurrence_uuid not in (None, uuid1)
     assert (shop.attended(bo1), shop.attended(bo2), shop.attended(ann2)) == (True, False, True)
 
-    shop.emails_at(utcnow() + GRACE + timedelta(minutes=2))
+    shop.dispatch(utcnow() + GRACE + timedelta(minutes=2))
     assert "Thank you for joining Week 2" in subjects(smtp, "ann@example.com")
     assert subjects(smtp, "bo@example.com").count("Thank you for joining Week 1") == 1
     assert "Sorry we missed you at Week 2" in subjects(smtp, "bo@example.com")

@@ -253,6 +253,7 @@ def _flask(*args: str, database_url: str, fake_zoom) -> subprocess.CompletedProc
                           capture_output=True, text=True, timeout=120)  # fmt: skip
 
 
+@pytest.mark.slow
 def test_the_operator_links_any_zoom_user_and_each_zoom_user_has_one_creator(
     zoom_server, create_creator, fake_zoom, database_url
 ):
@@ -281,6 +282,7 @@ def test_the_operator_links_any_zoom_user_and_each_zoom_user_has_one_creator(
     assert _zoom_user_of(zoom_server, "bea@example.com") is None
 
 
+@pytest.mark.slow
 def test_the_upgrade_gives_each_meeting_id_in_use_to_the_creator_of_its_first_published_session(tmp_path, fake_zoom):
     url = f"sqlite:///{tmp_path / 'upgrade.sqlite3'}"
     assert _flask("db", "upgrade", "0006_webhook_inbox", database_url=url, fake_zoom=fake_zoom).returncode == 0

@@ -188,23 +188,32 @@ class FakePayPal(LocalServer):
         self.client_secret = client_secret
         self.webhook_id = webhook_id
         self.base_url = ""
-        self.requests: list[RecordedRequest] = []
-        self.orders: dict[str, dict] = {}
-        self.captures: dict[str, dict] = {}
-        self.refunds: dict[str, dict] = {}
-        self.tokens: dict[str, datetime] = {}
-        self.token_requests = 0
-        self.request_ids: list[str] = []
-        self.fail_next: list[tuple] = []  # (status, name, message[, issue]) for the next API calls
-        self.next_capture_status = "COMPLETED"
-        self.certificate_downloads = 0
-        self.certificate_delay = 0.0  # seconds the certificate download waits before answering (a slow host)
-        self.other_cert_names: set[str] = set()  # more addresses that serve the certificate (cache tests)
-        self._replays: dict[tuple[str, str], tuple[int, str]] = {}
-        self._invoice_ids: set[str] = set()
         self._key, self._certificate = _self_signed("messageverificationcerts.paypal.com")
         self.cert_name = f"CERT-360caa42-fca2a594-{random_id(8).lower()}"
         self._lock = threading.RLock()
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every order, token, request id and invoice id, as a new PayPal account would; answer at once.
+
+        The signing certificate stays: it is PayPal's, not the account's.
+        """
+        super().reset()
+        with self._lock:
+            self.requests: list[RecordedRequest] = []
+            self.orders: dict[str, dict] = {}
+            self.captures: dict[str, dict] = {}
+            self.refunds: dict[str, dict] = {}
+            self.tokens: dict[str, datetime] = {}
+            self.token_requests = 0
+            self.request_ids: list[str] = []
+            self.fail_next: list[tuple] = []  # (status, name, message[, issue]) for the next API calls
+            self.next_capture_status = "COMPLETED"
+            self.certificate_downloads = 0
+            self.certificate_delay = 0.0  # seconds the certificate download waits before answering (a slow host)
+            self.other_cert_names: set[str] = set()  # more addresses that serve the certificate (cache tests)
+            self._replays: dict[tuple[str, str], tuple[int, str]] = {}
+            self._invoice_ids: set[str] = set()
 
     @property
     def cert_url(self) -> str:

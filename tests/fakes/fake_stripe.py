@@ -195,18 +195,24 @@ class FakeStripe(LocalServer):
         self.api_key = api_key
         self.webhook_secret = webhook_secret
         self.base_url = ""
-        self.requests: list[RecordedRequest] = []
-        self.idempotency_keys: list[str] = []
-        self.sessions: dict[str, dict] = {}
-        self.session_params: dict[str, dict] = {}
-        self.payment_intents: dict[str, dict] = {}
-        self.refunds: dict[str, dict] = {}
-        self.disputes: dict[str, dict] = {}
-        self.next_refund_status = "succeeded"  # "pending": refunds wait, as for some payment methods
-        self.events: list[SignedEvent] = []
-        self.fail_next: list[tuple] = []
-        self._replays: dict[str, tuple[tuple, int, str]] = {}
         self._lock = threading.RLock()
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every object, request and idempotency key, as a new Stripe account would; answer at once."""
+        super().reset()
+        with self._lock:
+            self.requests: list[RecordedRequest] = []
+            self.idempotency_keys: list[str] = []
+            self.sessions: dict[str, dict] = {}
+            self.session_params: dict[str, dict] = {}
+            self.payment_intents: dict[str, dict] = {}
+            self.refunds: dict[str, dict] = {}
+            self.disputes: dict[str, dict] = {}
+            self.next_refund_status = "succeeded"  # "pending": refunds wait, as for some payment methods
+            self.events: list[SignedEvent] = []
+            self.fail_next: list[tuple] = []
+            self._replays: dict[str, tuple[tuple, int, str]] = {}
 
     def refunded_amount(self, payment_intent_id: str) -> int:
         with self._lock:

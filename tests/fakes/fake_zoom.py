@@ -156,6 +156,7 @@ class FakeZoom(LocalServer):
         }
 
     def reset(self) -> None:
+        super().reset()
         with self._lock:
             self.tokens.clear()
             self.users.clear()

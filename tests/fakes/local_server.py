@@ -9,6 +9,8 @@ from typing import Self
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+POLL_SECONDS = 0.05  # how often a server looks for `stop()`: the default half second would be paid per test
+
 
 class _QuietRequestHandler(WSGIRequestHandler):
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
@@ -62,6 +64,13 @@ class LocalServer:
         with self._condition():
             return list(self._arrivals or [])
 
+    def reset(self) -> None:
+        """Answer at once again (no latency, no hang) and forget the arrivals; subclasses forget their state too."""
+        self.latency = 0
+        self.hang(0)
+        with self._condition():
+            self._arrivals = []
+
     def _condition(self) -> threading.Condition:
         if self._slow is None:
             self._slow = threading.Condition()
@@ -84,7 +93,9 @@ class LocalServer:
             "127.0.0.1", 0, self._delayed_wsgi_app, threaded=True, request_handler=_QuietRequestHandler
         )
         self.base_url = f"http://127.0.0.1:{self._server.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name=self.name, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": POLL_SECONDS}, name=self.name, daemon=True
+        )
         self._thread.start()
         return self
 
