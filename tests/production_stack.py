@@ -79,7 +79,7 @@ def wait_for(url: str, process: subprocess.Popen, what: str, timeout: float = 60
         try:
             requests.get(url, timeout=5, **kwargs)
             return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or its workers still booting
             time.sleep(0.1)
     raise RuntimeError(f"{what} did not answer within {timeout} s")
 
@@ -112,6 +112,7 @@ class Gunicorn:
         try:
             wait_for(self.url + "/healthz", self.process, "gunicorn")
         except RuntimeError as error:
+            stop(self.process)  # never left running behind a failed start
             raise RuntimeError(f"{error}:\n{self.stderr.read_text()}") from None
 
     def logs(self) -> tuple[str, str]:
@@ -169,7 +170,11 @@ class Nginx:
             raise RuntimeError(f"nginx refused the site file:\n{check.stderr}\n{self.site}")
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                         preexec_fn=_drop_to_nobody if as_nobody else None)  # fmt: skip
-        wait_for(self.url + "/healthz", self.process, "nginx", headers={"Host": PUBLIC_HOST})
+        try:
+            wait_for(self.url + "/healthz", self.process, "nginx", headers={"Host": PUBLIC_HOST})
+        except RuntimeError:
+            self.stop()  # never left running behind a failed start
+            raise
 
     def access_log(self) -> str:
         """The site's access log, complete: nginx writes a line after the response, so it is stopped first."""
