@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from flask_babel import gettext as _
 from flask_mail import Message
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -57,7 +57,7 @@ from ..models import (
 from . import NotFound, ValidationError
 from .jobs import backoff, claim_due, claim_each, record_event_once, worker_context
 from .outbox.planning import plan_join_link_message, session_ended
-from .state import ConcurrentUpdate, transition
+from .state import ConcurrentUpdate, transition, transition_all
 from .tickets import personal_join_url
 from .video import VideoPlatformUnavailable, video_platform
 
@@ -289,6 +289,20 @@ def cancel_enrollment(order: Order) -> Enrollment | None:
     remote = bool(enrollment.registrant_id) and order.session.platform == Platform.ZOOM
     transition(enrollment, EnrollmentStatus.CANCELLED, next_attempt_at=utcnow() if remote else None)
     return enrollment
+
+
+def cancel_session_enrollments(session: LiveSession) -> None:
+    """A cancelled session: every way in taken back at once, in a few statements whatever the number of attendees.
+
+    As `cancel_enrollment`, row by row: the personal links stop with the orders' status, and the tick cancels the
+    Zoom registrants. The caller commits.
+    """
+    of_session = Enrollment.order_id.in_(select(Order.id).where(Order.session_id == session.id))
+    registrant_due = None
+    if session.platform == Platform.ZOOM:
+        registrant_due = case((Enrollment.registrant_id.is_not(None), utcnow()), else_=None)
+    for current in (EnrollmentStatus.PENDING, EnrollmentStatus.FAILED, EnrollmentStatus.ENROLLED):
+        transition_all(Enrollment, [of_session], current, EnrollmentStatus.CANCELLED, next_attempt_at=registrant_due)
 
 
 def retry_enrollment(order: Order) -> Enrollment:

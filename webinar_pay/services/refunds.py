@@ -20,7 +20,7 @@ from typing import Any
 from flask import current_app
 from flask_babel import gettext as _
 from flask_mail import Message
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from integrations.payments import ProviderError
@@ -41,13 +41,13 @@ from ..models import (
 )
 from ..money import format_amount
 from . import Conflict, ServiceError, ValidationError
-from .enrollment import cancel_enrollment
+from .enrollment import cancel_enrollment, cancel_session_enrollments
 from .jobs import backoff, claim_each, claim_one, worker_context
 from .outbox.kinds import REFUND
 from .outbox.planning import cancel_messages, session_cancelled
 from .payments import provider as get_provider
 from .seats import give_seat_back, lock_order
-from .state import transition
+from .state import transition, transition_all
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,11 @@ def _money(amount: int, currency: str) -> str:
 # -- planning ------------------------------------------------------------------------------------------------------
 
 
+def _new_key(order_id: int) -> str:
+    """A refund's own idempotency key: sent with every attempt, so a retry never pays twice."""
+    return f"refund-{order_id}-{secrets.token_hex(12)}"
+
+
 def plan_refund(order: Order, reason: str, amount: int | None = None, key: str | None = None) -> Refund:
     """Record a refund to be sent by `process_refunds`. The caller holds the order and commits."""
     refund = Refund(
@@ -88,7 +93,7 @@ def plan_refund(order: Order, reason: str, amount: int | None = None, key: str |
         currency=order.currency,
         reason=reason,
         status=RefundStatus.PENDING,
-        idempotency_key=key or f"refund-{order.id}-{secrets.token_hex(12)}",
+        idempotency_key=key or _new_key(order.id),
         next_attempt_at=utcnow(),
     )
     db.session.add(refund)
@@ -514,27 +519,58 @@ class RefundProgress:
 def cancel_session(session: LiveSession, actor: str) -> int:
     """Cancel a session: sales stop, every paid attendee is refunded in full and told, access and reminders go.
 
-    The orders change at once, in one transaction; the refunds are sent by the worker (retried while a provider is
-    down) and their progress is shown on the session page. Returns how many attendees are refunded.
+    The orders change at once, in one transaction of a few statements whatever the number of attendees (a large
+    session must not outlast the request); the refunds are sent by the worker (retried while a provider is down)
+    and their progress is shown on the session page. Returns how many attendees are refunded.
     """
     if session.status not in {SessionStatus.DRAFT, SessionStatus.PUBLISHED} or session.has_started():
         raise Conflict(_("Only a session that has not started yet can be cancelled."))
     # First a write: late payments from now on find the session cancelled, and SQLite takes its lock.
     transition(session, SessionStatus.CANCELLED)
     session_cancelled(session)  # every paid attendee: reminders cancelled, the cancellation email planned
-    orders = db.session.scalars(
-        select(Order).where(Order.session_id == session.id, Order.status == OrderStatus.PAID).order_by(Order.id)
-    ).all()
-    for order in orders:
-        order = lock_order(order)
-        transition(order, OrderStatus.REFUNDED, actor=actor, note=_("Session cancelled by the creator."))
-        give_seat_back(order)
-        cancel_enrollment(order)
-        remaining = order.amount - refunded_so_far(order)
-        if remaining > 0 and order.payment_ref:
-            plan_refund(order, "session_cancelled", remaining)
+    refunded = transition_all(
+        Order,
+        [Order.session_id == session.id],
+        OrderStatus.PAID,
+        OrderStatus.REFUNDED,
+        actor=actor,
+        note=_("Session cancelled by the creator."),
+        holds_seat=False,
+    )
+    held = select(func.count()).where(Order.session_id == session.id, Order.holds_seat.is_(True)).scalar_subquery()
+    db.session.execute(
+        update(LiveSession)
+        .where(LiveSession.id == session.id)
+        .values(seats_taken=held)
+        .execution_options(synchronize_session=False)
+    )
+    cancel_session_enrollments(session)
+    _plan_remaining_refunds(session, "session_cancelled")
     db.session.commit()
-    return len(orders)
+    return len(refunded)
+
+
+def _plan_remaining_refunds(session: LiveSession, reason: str) -> None:
+    """A refund of what is still owed on each refunded order of the session that was paid (one read, one insert)."""
+    outstanding = func.coalesce(func.sum(Refund.amount).filter(Refund.status.in_(OUTSTANDING)), 0)
+    owed = db.session.execute(
+        select(Order.id, Order.provider, Order.currency, Order.amount - outstanding)
+        .outerjoin(Refund, Refund.order_id == Order.id)
+        .where(Order.session_id == session.id, Order.status == OrderStatus.REFUNDED, Order.payment_ref.is_not(None))
+        .group_by(Order.id, Order.provider, Order.currency, Order.amount)
+        .having(Order.amount - outstanding > 0)
+    ).all()
+    now = utcnow()
+    if owed:
+        db.session.execute(
+            insert(Refund),
+            [
+                {"order_id": order_id, "provider": provider, "amount": amount, "currency": currency, "reason": reason,
+                 "status": RefundStatus.PENDING, "idempotency_key": _new_key(order_id),
+                 "attempts": 0, "next_attempt_at": now, "created_at": now, "updated_at": now}
+                for order_id, provider, currency, amount in owed
+            ],
+        )  # fmt: skip
 
 
 def refund_progress(session: LiveSession) -> RefundProgress:
