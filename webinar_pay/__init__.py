@@ -68,7 +68,27 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     _configure_logging(app)
     _warn_about_process_local_limits(app)
     _warn_about_demo_mode(app)
+    _warn_about_stale_catalogues()
     return app
+
+
+def stale_catalogues() -> list[Path]:
+    """The translation catalogues (.po) whose compiled form (.mo, which the app reads) is missing or older."""
+    stale = []
+    for source in sorted((Path(__file__).parent / "translations").glob("*/LC_MESSAGES/messages.po")):
+        compiled = source.with_suffix(".mo")
+        if not compiled.exists() or compiled.stat().st_mtime < source.stat().st_mtime:
+            stale.append(source)
+    return stale
+
+
+def _warn_about_stale_catalogues() -> None:
+    for source in stale_catalogues():
+        logging.getLogger(__name__).warning(
+            "%s is not compiled, or changed since: its language shows old or English text. Run `make translations` "
+            "(or `pybabel compile -d webinar_pay/translations`).",
+            source.relative_to(ROOT),
+        )
 
 
 def _warn_about_process_local_limits(app: Flask) -> None:
