@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from flask_babel import force_locale
+from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 from flask_mail import Message
 from sqlalchemy import ColumnElement, func, select, update
@@ -75,7 +75,7 @@ def note(order: Order, actor: str, text: str) -> None:
 
 
 def _money(amount: int, currency: str) -> str:
-    return format_amount(amount, currency, locale="en")
+    return format_amount(amount, currency, locale=str(get_locale() or DEFAULT_LOCALE))
 
 
 # -- planning ------------------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ and rendered the moment the dispatcher sends; the creator's previews use a made-
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -38,6 +39,8 @@ from .kinds import (
     reminder_minutes,
     template_of,
 )
+
+ASCII_BLANKS = re.compile(r"[ \t\r\n\f\v]+")
 
 
 @dataclass
@@ -144,7 +147,8 @@ def render_email(
     creator = db.session.get(Creator, session.creator_id)
     context = _context(kind, order, session, creator, join_url, ticket)
     folder = f"email/{template_of(kind)}"
-    subject = " ".join(render_template(f"{folder}/subject.txt", **context).split())
+    # One line; the no-break spaces of French typography stay (str.split would take them for blanks).
+    subject = ASCII_BLANKS.sub(" ", render_template(f"{folder}/subject.txt", **context)).strip()
     email = Email(
         to=order.email,
         subject=subject,
