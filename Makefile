@@ -4,7 +4,12 @@ export WEBINAR_PAY_ENV ?= development
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint worker clean
+# The compiled catalogues (.mo) are built from the .po files, never committed: any target that runs the app
+# compiles those older than their .po first.
+CATALOGUES := $(wildcard webinar_pay/translations/*/LC_MESSAGES/messages.po)
+COMPILED := $(CATALOGUES:.po=.mo)
+
+.PHONY: run test test-fast lint worker clean translations
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -12,25 +17,30 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-instance/.migrated: $(STAMP) $(wildcard webinar_pay/migrations/versions/*.py)
+%.mo: %.po | $(STAMP)
+	$(VENV)/bin/pybabel compile --statistics -i $< -o $@
+
+translations: $(COMPILED)
+
+instance/.migrated: $(STAMP) $(COMPILED) $(wildcard webinar_pay/migrations/versions/*.py)
 	mkdir -p instance
 	$(VENV)/bin/flask --app app db upgrade
 	touch $@
 
-run: $(STAMP) instance/.migrated
+run: $(STAMP) $(COMPILED) instance/.migrated
 	$(VENV)/bin/flask --app app run --debug --port $${PORT:-5000}
 
-worker: $(STAMP) instance/.migrated
+worker: $(STAMP) $(COMPILED) instance/.migrated
 	$(VENV)/bin/flask --app app worker
 
-test: $(STAMP)
+test: $(STAMP) $(COMPILED)
 	tests/install-test-packages.sh
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest -n $${PYTEST_WORKERS:-2} $(PYTEST_ARGS)
 
 # Everything but the tests marked `slow` (those that start processes), on SQLite only. pytest keeps its rewritten
 # test modules (and schemathesis's, a plugin) in __pycache__ only when bytecode may be written: each run saves ~10 s.
-test-fast: $(STAMP)
+test-fast: $(STAMP) $(COMPILED)
 	$(VENV)/bin/ruff check .
 	env -u TEST_DATABASE_URL -u PYTHONDONTWRITEBYTECODE \
 		$(VENV)/bin/pytest -n $${PYTEST_WORKERS:-2} -m "not slow" $(PYTEST_ARGS)
@@ -40,4 +50,4 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check . || true
 
 clean:
-	rm -rf $(VENV) instance/.migrated
+	rm -rf $(VENV) instance/.migrated $(COMPILED)

@@ -7,7 +7,7 @@
     document.querySelectorAll("time[data-local-time]").forEach(function (el) {
       var when = new Date(el.getAttribute("datetime"));
       if (isNaN(when)) return;
-      var text = new Intl.DateTimeFormat(navigator.language || undefined, {
+      var text = new Intl.DateTimeFormat(document.documentElement.lang || undefined, {
         weekday: "long", year: "numeric", month: "long", day: "numeric", hour: "2-digit", minute: "2-digit"
       }).format(when);
       el.textContent = text + " (" + zone.replace(/_/g, " ") + ")";
@@ -19,6 +19,14 @@
     if (!select || select.value !== "UTC") return;
     var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
     if (select.querySelector('option[value="' + zone + '"]')) select.value = zone;
+  }
+
+  // The buyer's own zone goes with the checkout, for the emails: the server keeps it only if it knows it.
+  function fillBrowserZone() {
+    var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    document.querySelectorAll("input[data-browser-zone]").forEach(function (input) {
+      if (zone) input.value = zone;
+    });
   }
 
   function showPlatformFields() {
@@ -53,6 +61,7 @@
   document.addEventListener("DOMContentLoaded", function () {
     showLocalTimes();
     preselectBrowserZone();
+    fillBrowserZone();
     showPlatformFields();
     followOrderStatus();
   });

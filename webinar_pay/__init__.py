@@ -6,16 +6,15 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, has_request_context, request
+from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import check_secret_key, from_environment, is_production
-from .extensions import babel, csrf, db, limiter, login_manager, mail, migrate
+from .extensions import csrf, db, limiter, login_manager, mail, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
-SUPPORTED_LOCALES = ["en", "fr"]
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -52,7 +51,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"), render_item=render_migration_item)
     csrf.init_app(app)
-    babel.init_app(app, locale_selector=_select_locale)
     mail.init_app(app)
     limiter.init_app(app)
     login_manager.init_app(app)
@@ -70,7 +68,27 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     _configure_logging(app)
     _warn_about_process_local_limits(app)
     _warn_about_demo_mode(app)
+    _warn_about_stale_catalogues()
     return app
+
+
+def stale_catalogues() -> list[Path]:
+    """The translation catalogues (.po) whose compiled form (.mo, which the app reads) is missing or older."""
+    stale = []
+    for source in sorted((Path(__file__).parent / "translations").glob("*/LC_MESSAGES/messages.po")):
+        compiled = source.with_suffix(".mo")
+        if not compiled.exists() or compiled.stat().st_mtime < source.stat().st_mtime:
+            stale.append(source)
+    return stale
+
+
+def _warn_about_stale_catalogues() -> None:
+    for source in stale_catalogues():
+        logging.getLogger(__name__).warning(
+            "%s is not compiled, or changed since: its language shows old or English text. Run `make translations` "
+            "(or `pybabel compile -d webinar_pay/translations`).",
+            source.relative_to(ROOT),
+        )
 
 
 def _warn_about_process_local_limits(app: Flask) -> None:
@@ -90,12 +108,6 @@ def _warn_about_demo_mode(app: Flask) -> None:
             "money, and /dev/mailbox/ shows every attendee's emails, with their ticket and join links, to anyone. "
             "Set the Stripe or PayPal keys and unset DEMO_MODE before selling real seats."
         )
-
-
-def _select_locale() -> str | None:
-    if not has_request_context():  # the worker: notes it writes (an order's log) are in the default language
-        return None
-    return request.accept_languages.best_match(SUPPORTED_LOCALES) or "en"
 
 
 POOL_TIMEOUT_SECONDS = 10

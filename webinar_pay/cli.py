@@ -21,10 +21,11 @@ tokens_cli = AppGroup("tokens", help="Manage API tokens.")
 @click.option("--name", required=True)
 @click.option("--password", required=True, help="At least 10 characters.")
 @click.option("--timezone", default="UTC", show_default=True, help="IANA time zone, e.g. Europe/Paris.")
-def create_creator_command(email: str, name: str, password: str, timezone: str) -> None:
+@click.option("--locale", default="en", show_default=True, help="Language of the creator's emails: en or fr.")
+def create_creator_command(email: str, name: str, password: str, timezone: str, locale: str) -> None:
     """Create a creator account."""
     try:
-        creator = create_creator(email, name, password, timezone)
+        creator = create_creator(email, name, password, timezone, locale)
     except ValidationError as error:
         raise click.ClickException("; ".join(f"{field}: {text}" for field, text in error.fields.items())) from None
     click.echo(f"created creator {creator.id} <{creator.email}>")

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
 from .limits import MAX_EMAIL_LENGTH, MAX_ID, MAX_NAME_LENGTH, MAX_TITLE_LENGTH, MAX_URL_LENGTH
+from .locales import DEFAULT_LOCALE
 
 
 def get_by_id(model, object_id: int | None):
@@ -69,6 +70,8 @@ class Creator(UserMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(20), default="creator")
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # The language of the creator's own emails (and of their pages when no language was chosen): `locales`.
+    locale: Mapped[str] = mapped_column(String(5), default=DEFAULT_LOCALE, server_default=DEFAULT_LOCALE)
     reply_to: Mapped[str | None] = mapped_column(String(MAX_EMAIL_LENGTH))  # where attendees' replies go; else `email`
     brand_colour: Mapped[str | None] = mapped_column(String(7))  # "#rrggbb", used in emails
     logo_url: Mapped[str | None] = mapped_column(String(MAX_URL_LENGTH))
@@ -234,6 +237,10 @@ class Order(db.Model):
     # A keyed hash of the buyer's network address while the order holds an unpaid seat (the hold limits); never the
     # address itself, and cleared once the order leaves `pending`.
     client_hash: Mapped[str | None] = mapped_column(String(32))
+    # The buyer's language, the page's at checkout: every email, the ticket page and the receipt follow it.
+    locale: Mapped[str] = mapped_column(String(5), default=DEFAULT_LOCALE, server_default=DEFAULT_LOCALE)
+    # The buyer's own time zone as their browser gave it at checkout (None: unknown), shown next to the session's.
+    timezone: Mapped[str | None] = mapped_column(String(64))
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

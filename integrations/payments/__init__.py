@@ -21,6 +21,7 @@ class CheckoutRequest:
     cancel_url: str
     expires_at: datetime
     idempotency_key: str
+    locale: str = "en"  # the buyer's language, `en` or `fr`: each provider spells it its own way
 
 
 @dataclass(frozen=True)

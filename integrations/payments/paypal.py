@@ -51,6 +51,8 @@ from . import (
 DEFAULT_CERT_HOSTS = ("api.paypal.com", "api-m.paypal.com")
 # PayPal takes these in whole units even where ISO 4217 has decimals (HUF, TWD).
 WHOLE_UNIT_CURRENCIES = frozenset({"HUF", "JPY", "TWD"})
+# Our languages as `experience_context.locale` takes them: BCP 47, language and region.
+PAYPAL_LOCALES = {"en": "en-US", "fr": "fr-FR"}
 TOKEN_MARGIN_SECONDS = 60
 MAX_CACHED_CERTIFICATES = 16
 MAX_CERTIFICATE_BYTES = 64 * 1024
@@ -297,6 +299,8 @@ class PayPalProvider:
             "user_action": "PAY_NOW",
             "shipping_preference": "NO_SHIPPING",
         }
+        if request.locale in PAYPAL_LOCALES:
+            experience["locale"] = PAYPAL_LOCALES[request.locale]
         if self._brand_name:
             experience["brand_name"] = self._brand_name
         body = {

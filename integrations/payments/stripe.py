@@ -32,6 +32,8 @@ CHECKOUT_EVENTS = {
 
 REFUND_STATUSES = {"succeeded": "succeeded", "failed": "failed", "canceled": "failed"}  # else "pending"
 DISPUTE_EVENTS = {"charge.dispute.created", "charge.dispute.closed"}
+# Our languages as Checkout Session's `locale` spells them.
+STRIPE_LOCALES = {"en": "en", "fr": "fr"}
 CONNECTIONS_KEPT = 64  # to Stripe, per process: as many as a worker's threads can have waiting at once
 
 
@@ -212,6 +214,8 @@ class StripeProvider:
             "success_url": request.success_url,
             "cancel_url": request.cancel_url,
             "expires_at": int(request.expires_at.timestamp()),
+            # Checkout's own language list; one it lacks lets Stripe follow the buyer's browser.
+            "locale": STRIPE_LOCALES.get(request.locale, "auto"),
         }
         try:
             session = self._client.v1.checkout.sessions.create(

@@ -50,11 +50,14 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def new_page(browser):
-    """`new_page()` -> a page in a fresh browser context: one context per person, so no shared cookies."""
+    """`new_page()` -> a page in a fresh browser context: one context per person, so no shared cookies.
+
+    `new_page(locale="fr-FR", timezone_id="America/Toronto")`: a browser set to another language and zone.
+    """
     contexts = []
 
-    def factory() -> Page:
-        context = browser.new_context(locale="en-GB", timezone_id="Europe/Berlin", viewport=VIEWPORT)
+    def factory(locale: str = "en-GB", timezone_id: str = "Europe/Berlin") -> Page:
+        context = browser.new_context(locale=locale, timezone_id=timezone_id, viewport=VIEWPORT)
         # Like the conftest's guard for Python sockets: the browser only talks to this machine.
         context.route(re.compile(r"^(?!https?://(127\.0\.0\.1|localhost)[:/])"), lambda route: route.abort())
         context.set_default_timeout(TIMEOUT_MS)
@@ -168,5 +171,141 @@ def test_demo_journey_from_signup_to_paid_ticket(live_server, new_page, screensh
     expect(creator.locator("dl.facts")).to_contain_text("1 taken of 5")
     expect_test_mode_banner(creator)
     screenshot(creator, "07-dashboard-attendee-paid")
+
+    assert page_errors == [], f"JavaScript errors on the pages: {page_errors}"
+
+
+# -- the attendee's journey in French, and an English buyer of the same session -----------------------------------
+
+
+def _sentences(language: str) -> list[str]:
+    """The sentences of the catalogue in one language (English: the msgids; French: their translations), each as
+    the longest stretch of it without a placeholder, when that stretch is long enough to be a sentence."""
+    from babel.messages.pofile import read_po
+
+    with (Path(__file__).resolve().parents[2] / "webinar_pay/translations/fr/LC_MESSAGES/messages.po").open("rb") as po:
+        catalogue = read_po(po)
+    found = set()
+    for message in catalogue:
+        if not message.id:
+            continue
+        texts = message.id if language == "en" else message.string
+        for text in texts if isinstance(texts, tuple) else (texts,):
+            stretch = max(re.split(r"%\(\w+\)[sd]", text), key=len).strip(" .,:;\u00a0\u202f")
+            if len(stretch) >= 12 and " " in stretch:
+                found.add(stretch)
+    return sorted(found)
+
+
+def _no_sentence_of(language: str, page: Page, where: str, text: str | None = None) -> None:
+    shown = " ".join((text if text is not None else page.inner_text("body")).split())
+    met = [sentence for sentence in _sentences(language) if " ".join(sentence.split()) in shown]
+    assert not met, f"{where}: {language} sentences in a page of the other language: {met}"
+
+
+def _demo_session(server) -> int:
+    from tests.conftest import Api, session_payload
+    from webinar_pay.services.creators import create_api_token, create_creator
+
+    with server.app.app_context():
+        token = create_api_token(create_creator("ada@example.com", "Ada Teacher", "correct horse battery"))
+    api = Api(server.url, token)
+    status, body = api.post("/api/v1/sessions", session_payload(join_link=JOIN_LINK))
+    assert status == 201, body
+    assert api.post(f"/api/v1/sessions/{body['id']}/publish")[0] == 200
+    return body["id"]
+
+
+def _buy(page: Page, url: str, name: str, email: str, labels: dict, screenshot, prefix: str) -> None:
+    page.goto(url)
+    checkout = page.locator("#checkout")
+    checkout.get_by_label(labels["name"]).fill(name)
+    checkout.get_by_label(labels["email"], exact=True).fill(email)
+    expect(checkout.get_by_label(labels["method"])).to_be_checked()
+    screenshot(page, f"{prefix}-1-session-page")
+    checkout.get_by_role("button", name=labels["pay"]).click()
+    expect(page).to_have_url(re.compile(r"/sandbox/pay/"))
+    screenshot(page, f"{prefix}-2-sandbox-pay")
+    page.get_by_role("button", name=labels["pay_test"]).click()
+    expect(page).to_have_url(re.compile(r"/t/[^/?]+(\?from=checkout)?$"))
+    expect(page.locator("#order-status")).to_have_text(labels["paid"])
+    expect(page.get_by_role("link", name=labels["join"])).to_be_visible()
+    screenshot(page, f"{prefix}-3-ticket-paid")
+
+
+def test_attendee_journey_in_french_and_an_english_buyer_of_the_same_session(live_server, new_page, screenshot):
+    from webinar_pay.models import OutboxMessage
+    from webinar_pay.services.outbox.dispatch import dispatch_due
+
+    server = live_server(demo=True)
+    session_id = _demo_session(server)
+    page_errors: list[str] = []
+
+    french = new_page(locale="fr-FR", timezone_id="America/Toronto")
+    french.on("pageerror", lambda error: page_errors.append(str(error)))
+    french.goto(f"{server.url}/")
+    expect(french.locator("html")).to_have_attribute("lang", "fr")
+    expect(french.get_by_role("heading", name="Prochaines sessions en direct")).to_be_visible()
+    _no_sentence_of("en", french, "the storefront")
+    french.get_by_role("link", name="Watercolour basics").click()
+    expect(french.locator("html")).to_have_attribute("lang", "fr")
+    expect(french.locator("dd.price")).to_have_text("25,00\u00a0€")
+    _no_sentence_of("en", french, "the session page")
+    labels = {
+        "name": "Votre nom",
+        "email": "E-mail",
+        "method": "Paiement test (démo)",
+        "pay": "Payer 25,00 €",
+        "pay_test": re.compile(r"^Payer 25,00.€ \(test\)$"),
+        "paid": "payée",
+        "join": "Rejoindre la session",
+    }
+    _buy(french, french.url, "Camille Élève", "camille@example.com", labels, screenshot, "fr")
+    _no_sentence_of("en", french, "the ticket")
+
+    english = new_page(locale="en-GB", timezone_id="Europe/London")
+    english.on("pageerror", lambda error: page_errors.append(str(error)))
+    labels = {
+        "name": "Your name",
+        "email": "Email",
+        "method": "Test payment (demo)",
+        "pay": "Pay €25.00",
+        "pay_test": re.compile(r"^Pay €25\.00 \(test\)$"),
+        "paid": "paid",
+        "join": "Join the session",
+    }
+    _buy(english, f"{server.url}/s/{session_id}", "Grace Student", "grace@example.com", labels, screenshot, "en")
+    expect(english.locator("html")).to_have_attribute("lang", "en")
+    _no_sentence_of("fr", english, "the English ticket")
+
+    # The worker sends the confirmations, with no request to take a language from: each in its buyer's.
+    with server.app.app_context():
+        dispatch_due()
+        from sqlalchemy import select
+
+        from webinar_pay.extensions import db
+
+        sent = {row.sent_to: (row.sent_subject, row.sent_text, row.sent_html) for row in
+                db.session.scalars(select(OutboxMessage).where(OutboxMessage.sent_subject.is_not(None)))}  # fmt: skip
+    subject, text, html = sent["camille@example.com"]
+    assert subject == "C’est confirmé\u00a0: Watercolour basics"
+    assert "Votre heure\u00a0:" in text and "heure" in text
+    _no_sentence_of("en", french, "the French email", f"{subject} {text}")
+    subject, text, html = sent["grace@example.com"]
+    assert subject == "You are in: Watercolour basics"
+    _no_sentence_of("fr", english, "the English email", f"{subject} {text}")
+
+    french.goto(f"{server.url}/dev/mailbox/")
+    french.get_by_role("link", name="C’est confirmé").click()
+    expect(french.locator("pre.email-text")).to_contain_text("Bonjour Camille Élève,")
+    screenshot(french, "fr-4-confirmation-email")
+
+    # The switch: the French visitor turns the page to English, and it stays so.
+    french.goto(f"{server.url}/s/{session_id}")
+    french.locator("nav.languages").get_by_role("link", name="English").click()
+    expect(french).to_have_url(re.compile(rf"/s/{session_id}$"))
+    expect(french.locator("html")).to_have_attribute("lang", "en")
+    expect(french.get_by_role("heading", name="Get your seat")).to_be_visible()
+    screenshot(french, "fr-5-switched-to-english")
 
     assert page_errors == [], f"JavaScript errors on the pages: {page_errors}"

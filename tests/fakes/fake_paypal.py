@@ -12,6 +12,7 @@ import base64
 import copy
 import html
 import json
+import re
 import secrets
 import string
 import threading
@@ -41,6 +42,8 @@ DEFAULT_WEBHOOK_ID = "1JE4291016473214C"
 TOKEN_SECONDS = 32400
 # PayPal rejects decimals for these; every other supported currency takes two.
 NO_DECIMALS = {"HUF", "JPY", "TWD"}
+# The pattern PayPal's Orders v2 reference gives `experience_context.locale`: a language, a script, a region.
+LOCALE = re.compile(r"[a-z]{2}(?:-[A-Z][a-z]{3})?(?:-(?:[A-Z]{2}|[0-9]{3}))?")
 SUPPORTED_CURRENCIES = {
     "AUD", "BRL", "CAD", "CNY", "CZK", "DKK", "EUR", "HKD", "HUF", "ILS", "JPY", "MYR", "MXN", "TWD",
     "NZD", "NOK", "PHP", "PLN", "GBP", "SGD", "SEK", "CHF", "THB", "USD",
@@ -452,6 +455,8 @@ class FakePayPal(LocalServer):
         experience = paypal.get("experience_context") or {}
         if not experience.get("return_url") or not experience.get("cancel_url"):
             raise invalid_request("MISSING_REQUIRED_PARAMETER", "return_url and cancel_url are required.")
+        if "locale" in experience and not LOCALE.fullmatch(str(experience["locale"])):
+            raise invalid_request("INVALID_PARAMETER_SYNTAX", "experience_context.locale is not a BCP 47 language tag.")
         if invoice_id:
             self._invoice_ids.add(invoice_id)
         order_id = random_id()

@@ -32,6 +32,11 @@ EXAMPLES: dict[str, dict] = json.loads(Path(__file__).with_name("stripe_objects.
 
 DEFAULT_API_KEY = "sk_test_fake"
 DEFAULT_WEBHOOK_SECRET = "whsec_test_fake"
+# The languages Stripe Checkout takes for `locale` (its API reference), "auto" following the buyer's browser.
+CHECKOUT_LOCALES = frozenset(
+    "auto bg cs da de el en en-GB es es-419 et fi fil fr fr-CA hr hu id it ja ko lt lv ms mt nb nl pl pt pt-BR ro ru "
+    "sk sl sv th tr vi zh zh-HK zh-TW".split()
+)
 MIN_EXPIRY_SECONDS = 30 * 60
 MAX_EXPIRY_SECONDS = 24 * 60 * 60
 EXPIRY_TOLERANCE_SECONDS = 5
@@ -500,6 +505,9 @@ class FakeStripe(LocalServer):
         if len(currencies) > 1:
             raise invalid("All line items must have the same currency.", param="line_items")
         success_url = require(params, "success_url")
+        locale = params.get("locale")
+        if locale is not None and locale not in CHECKOUT_LOCALES:
+            raise invalid(f"Invalid locale: must be one of {', '.join(sorted(CHECKOUT_LOCALES))}", param="locale")
         expires_at = to_int(require(params, "expires_at"), "expires_at")
         if expires_at - now < MIN_EXPIRY_SECONDS - EXPIRY_TOLERANCE_SECONDS:
             raise invalid(
@@ -530,6 +538,7 @@ class FakeStripe(LocalServer):
             success_url=success_url,
             cancel_url=params.get("cancel_url"),
             client_reference_id=params.get("client_reference_id"),
+            locale=locale,
             customer_email=params.get("customer_email"),
             customer_details=None,
             metadata=string_dict(params.get("metadata")),

@@ -15,6 +15,7 @@ from integrations.video import UserNotFound, VideoConfigurationError, VideoError
 
 from ..extensions import db
 from ..limits import MAX_EMAIL_LENGTH, MIN_PASSWORD_LENGTH
+from ..locales import DEFAULT_LOCALE, supported
 from ..models import ApiToken, Creator, utcnow
 from . import ValidationError
 from .text import TextError, clean_url, email_address, is_clean, person_name
@@ -40,7 +41,9 @@ def clean_name(name: Any) -> str:
         raise ValidationError(error.message, fields={"name": error.message}) from None
 
 
-def create_creator(email: str, name: str, password: str, timezone: str = "UTC") -> Creator:
+def create_creator(
+    email: str, name: str, password: str, timezone: str = "UTC", locale: str = DEFAULT_LOCALE
+) -> Creator:
     errors = {}
     try:
         email = normalize_email(email)
@@ -54,11 +57,15 @@ def create_creator(email: str, name: str, password: str, timezone: str = "UTC") 
         errors["password"] = _("Use at least %(n)d characters.", n=MIN_PASSWORD_LENGTH)
     if not is_valid_timezone(timezone):
         errors["timezone"] = _("Choose a time zone from the list.")
+    if not supported(locale):
+        errors["locale"] = _("Choose a language from the list.")
     if "email" not in errors and find_creator(email):
         errors["email"] = _("An account with this email already exists.")
     if errors:
         raise ValidationError(_("Please correct the marked fields."), fields=errors)
-    creator = Creator(email=email, name=name, password_hash=generate_password_hash(password), timezone=timezone)
+    creator = Creator(
+        email=email, name=name, password_hash=generate_password_hash(password), timezone=timezone, locale=locale
+    )
     db.session.add(creator)
     db.session.commit()
     return creator
@@ -103,8 +110,9 @@ BRAND_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
 def update_profile(creator: Creator, raw: Mapping[str, str]) -> Creator:
-    """Name, time zone, what attendees see of the creator in emails (reply-to address, colour, logo), and the
-    creator's own Zoom user (checked with Zoom when it changes, see `find_zoom_user`)."""
+    """Name, time zone, language (of the creator's own emails), what attendees see of the creator in emails
+    (reply-to address, colour, logo), and the creator's own Zoom user (checked with Zoom when it changes, see
+    `find_zoom_user`)."""
     errors: dict[str, str] = {}
     try:
         name = clean_name(raw.get("name", ""))
@@ -113,6 +121,9 @@ def update_profile(creator: Creator, raw: Mapping[str, str]) -> Creator:
     timezone = raw.get("timezone") or creator.timezone
     if not is_valid_timezone(timezone):
         errors["timezone"] = _("Choose a time zone from the list.")
+    locale = raw.get("locale") or creator.locale
+    if not supported(locale):
+        errors["locale"] = _("Choose a language from the list.")
     reply_to = (raw.get("reply_to") or "").strip() or None
     if reply_to:
         try:
@@ -141,7 +152,7 @@ def update_profile(creator: Creator, raw: Mapping[str, str]) -> Creator:
                 errors.update(error.fields)
     if errors:
         raise ValidationError(_("Please correct the marked fields."), fields=errors)
-    creator.name, creator.timezone, creator.reply_to = name, timezone, reply_to
+    creator.name, creator.timezone, creator.locale, creator.reply_to = name, timezone, locale, reply_to
     creator.brand_colour, creator.logo_url = colour, logo_url
     _set_zoom_user(creator, zoom_user)
     return creator

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_mail import Message
 from sqlalchemy import case, func, select, update
@@ -42,6 +43,7 @@ from integrations.video.demo import DemoPlatform
 from integrations.video.youtube import embed_url
 
 from ..extensions import db, mail
+from ..locales import DEFAULT_LOCALE
 from ..models import (
     Enrollment,
     EnrollmentStatus,
@@ -523,7 +525,7 @@ def _alert_creators(now: datetime) -> int:
         session = db.session.get(LiveSession, session_id)
         enrollments = [db.session.get(Enrollment, i) for i in enrollment_ids]
         try:
-            with worker_context():
+            with worker_context(), force_locale(session.creator.locale or DEFAULT_LOCALE):
                 message = _alert_message(session, enrollments)
             mail.send(message)
             sent += 1

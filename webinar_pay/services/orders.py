@@ -23,6 +23,7 @@ from sqlalchemy import case, false, func, or_, select
 from integrations.payments import CheckoutRequest, PaymentOutcome, PaymentState, ProviderError
 
 from ..extensions import db, keep_loaded_across_commits
+from ..locales import DEFAULT_LOCALE
 from ..models import LiveSession, Order, OrderLog, OrderStatus, SessionStatus, get_by_id, utcnow
 from . import Conflict, NotFound, ServiceError
 from .enrollment import request_enrollment
@@ -131,7 +132,15 @@ def _check_hold_limits(session_id: int, email: str, client: str | None, now: dat
     raise TooManyHolds(f"{held} {wait}")
 
 
-def _hold_seat(session: LiveSession, name: str, email: str, provider_name: str, client: str | None) -> Order:
+@dataclass(frozen=True)
+class Buyer:
+    name: str
+    email: str
+    locale: str
+    timezone: str | None
+
+
+def _hold_seat(session: LiveSession, buyer: Buyer, provider_name: str, client: str | None) -> Order:
     if not session.is_on_sale:
         raise NotOnSale(_("This session is not on sale any more."))
     if not take_seat(session.id, only_on_sale=True):
@@ -140,11 +149,13 @@ def _hold_seat(session: LiveSession, name: str, email: str, provider_name: str, 
             db.session.rollback()
             raise SoldOut(_("Sorry, this session is sold out."))
     now = utcnow()
-    _check_hold_limits(session.id, email, client, now)
+    _check_hold_limits(session.id, buyer.email, client, now)
     order = Order(
         session_id=session.id,
-        name=name,
-        email=email,
+        name=buyer.name,
+        email=buyer.email,
+        locale=buyer.locale,
+        timezone=buyer.timezone,
         amount=session.price,
         currency=session.currency,
         provider=provider_name,
@@ -162,35 +173,45 @@ def _hold_seat(session: LiveSession, name: str, email: str, provider_name: str, 
 
 
 def start_checkout(
-    session: LiveSession, name: Any, email: Any, provider_name: Any = None, client_address: str | None = None
+    session: LiveSession,
+    name: Any,
+    email: Any,
+    provider_name: Any = None,
+    client_address: str | None = None,
+    *,
+    locale: Any = None,
+    timezone: Any = None,
+    default_locale: str = DEFAULT_LOCALE,
 ) -> CheckoutStarted:
     """Hold a seat for the buyer and open the provider's hosted checkout for it.
 
     The buyer's fields are read as sent (`schemas.CheckoutInput`); without `provider_name`, the buyer pays with the
     first method this deployment offers, as the sales page preselects it. `client_address` is the buyer's network
     address (the web layer's `remote_addr`); with the email it bounds how many unpaid seats one buyer can hold at
-    once (`HOLDS_PER_BUYER`, `HOLDS_PER_CLIENT`).
+    once (`HOLDS_PER_BUYER`, `HOLDS_PER_CLIENT`). `locale` is the buyer's language (`default_locale` when left out:
+    the request's), in which the provider's page, the ticket page and every email of the order are shown;
+    `timezone` the buyer's own zone, shown in the emails next to the session's.
     """
-    buyer = validate(CheckoutInput, {"name": name, "email": email, "provider": provider_name})
-    provider_name = buyer.provider or next(iter(providers()), "")
+    raw = {"name": name, "email": email, "provider": provider_name, "locale": locale, "timezone": timezone}
+    checked = validate(CheckoutInput, raw)
+    provider_name = checked.provider or next(iter(providers()), "")
+    buyer = Buyer(checked.name, checked.email, checked.locale or default_locale, checked.timezone)
     # The hot path of a flash sale: it commits twice around the provider's call and writes every value it
     # reads back, so nothing needs reloading after a commit.
     with keep_loaded_across_commits():
-        return _start_checkout(session, buyer.name, buyer.email, provider_name, client_hash(client_address))
+        return _start_checkout(session, buyer, provider_name, client_hash(client_address))
 
 
-def _start_checkout(
-    session: LiveSession, name: str, email: str, provider_name: str, client: str | None
-) -> CheckoutStarted:
+def _start_checkout(session: LiveSession, buyer: Buyer, provider_name: str, client: str | None) -> CheckoutStarted:
     if session.is_free:
-        order = _hold_seat(session, name, email, "free", client)
+        order = _hold_seat(session, buyer, "free", client)
         free = PaymentState(f"free-{order.id}", PaymentOutcome.PAID, order.id, 0, order.currency)
         confirm_payment(order, free, actor="free registration")
         db.session.commit()
         return CheckoutStarted(order, ticket_url(order))
 
     provider = get_provider(provider_name)
-    order = _hold_seat(session, name, email, provider_name, client)
+    order = _hold_seat(session, buyer, provider_name, client)
     request = CheckoutRequest(
         order_id=order.id,
         description=session.title,
@@ -202,6 +223,7 @@ def _start_checkout(
         cancel_url=current_app.config["BASE_URL"] + url_for("storefront.checkout_cancelled", token=ticket_token(order)),
         expires_at=order.hold_expires_at - HOLD_GRACE + CHECKOUT_PAGE_MARGIN,
         idempotency_key=f"checkout-order-{order.id}-{order.token_nonce[:12]}",
+        locale=order.locale,
     )
     try:
         result = provider.create_checkout(request)

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
+from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 from flask_mail import Message
 from sqlalchemy import ColumnElement, func, insert, select, update
@@ -28,6 +29,7 @@ from integrations.payments.stripe import DisputeNotice, StripeRefundNotice
 
 from ..extensions import db, mail
 from ..limits import MAX_IDEMPOTENCY_KEY_LENGTH
+from ..locales import DEFAULT_LOCALE
 from ..models import (
     LiveSession,
     Order,
@@ -73,7 +75,7 @@ def note(order: Order, actor: str, text: str) -> None:
 
 
 def _money(amount: int, currency: str) -> str:
-    return format_amount(amount, currency, locale="en")
+    return format_amount(amount, currency, locale=str(get_locale() or DEFAULT_LOCALE))
 
 
 # -- planning ------------------------------------------------------------------------------------------------------
@@ -440,6 +442,17 @@ def alert_dispute(order: Order, opened: bool) -> None:
     """Email the creator about a dispute. Best effort: the dashboard shows the dispute in any case."""
     session = order.session
     base = current_app.config["BASE_URL"]
+    with force_locale(session.creator.locale or DEFAULT_LOCALE):  # the creator's language, not the request's
+        subject, text = _dispute_words(order, opened)
+    body = f"{text}\n\n{base}/dashboard/orders/{order.id}"
+    try:
+        mail.send(Message(subject=subject, recipients=[session.creator.email], body=body))
+    except Exception as error:  # noqa: BLE001 - a mail failure must not lose the webhook's work
+        log.warning("could not tell the creator about the dispute on order %s: %s", order.id, error)
+
+
+def _dispute_words(order: Order, opened: bool) -> tuple[str, str]:
+    session = order.session
     if opened:
         subject = _('Payment disputed: %(name)s, "%(title)s"', name=order.name, title=session.title)
         text = _(
@@ -450,11 +463,7 @@ def alert_dispute(order: Order, opened: bool) -> None:
     else:
         subject = _('Dispute closed: %(name)s, "%(title)s"', name=order.name, title=session.title)
         text = _("The dispute is closed; the order is now %(status)s.", status=order.status)
-    body = f"{text}\n\n{base}/dashboard/orders/{order.id}"
-    try:
-        mail.send(Message(subject=subject, recipients=[session.creator.email], body=body))
-    except Exception as error:  # noqa: BLE001 - a mail failure must not lose the webhook's work
-        log.warning("could not tell the creator about the dispute on order %s: %s", order.id, error)
+    return subject, text
 
 
 # -- attendees cancelling ---------------------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from ..limits import (
     MIN_REMINDER_OFFSET,
     MIN_ZOOM_MEETING_ID_DIGITS,
 )
+from ..locales import SUPPORTED_LOCALES
 from ..models import Platform
 from ..money import CURRENCIES
 from . import ValidationError
@@ -411,6 +412,28 @@ class CheckoutInput(Input):
             )
         ),
         Refusal(lambda: _("Choose one of: %(choices)s.", choices=", ".join(providers()))),
+    ] = None
+    locale: Annotated[
+        _one_of(SUPPORTED_LOCALES) | None,
+        Field(
+            description=(
+                "The buyer's language: the provider's payment page, the ticket page and every email of the order are "
+                "in it. Left out or null: the best match of the request's `Accept-Language`, else `en`."
+            )
+        ),
+        Refusal(lambda: _("Choose one of: %(choices)s.", choices=", ".join(SUPPORTED_LOCALES))),
+    ] = None
+    timezone: Annotated[
+        Annotated[str, Field(max_length=64)] | None,
+        AfterValidator(lambda zone: zone if zone is None else _zone(zone)),
+        Field(
+            description=(
+                "The buyer's own IANA time zone (a browser's `Intl.DateTimeFormat().resolvedOptions().timeZone`): "
+                "emails show the session's time in it too, when it differs from the session's zone."
+            ),
+            examples=["America/Toronto"],
+        ),
+        Refusal(lambda: _("Choose an IANA time zone such as Europe/Paris.")),
     ] = None
 
 

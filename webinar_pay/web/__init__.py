@@ -10,16 +10,16 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_datetime as babel_format_datetime
 from babel.dates import get_timezone_name
 from flask import Flask, jsonify, render_template, request
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from markupsafe import Markup
 
 from .. import limits
-from ..extensions import db, login_manager
+from ..extensions import babel, db, login_manager
 from ..models import Creator
 from ..money import format_amount
 from ..services import ServiceError
+from .language import current_language
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -33,7 +33,7 @@ def format_in_zone(moment: datetime, zone: str, fmt: str = "full") -> str:
 
     Never fails a page: an instant the zone cannot show (at the calendar's edge) or an unknown zone is shown in UTC.
     """
-    locale = str(get_locale() or "en")
+    locale = current_language()
     pattern = "EEEE d MMMM y, HH:mm" if fmt == "full" else "d MMM y, HH:mm"
     try:
         text = babel_format_datetime(moment, pattern, tzinfo=ZoneInfo(zone), locale=locale)
@@ -59,7 +59,7 @@ def html_attributes(attributes: dict) -> Markup:
 
 
 def money(minor: int, currency: str) -> str:
-    return format_amount(minor, currency, locale=str(get_locale() or "en"))
+    return format_amount(minor, currency, locale=current_language())
 
 
 def status_label(status: str) -> str:
@@ -124,9 +124,10 @@ def init_app(app: Flask) -> None:
     from ..services.refunds import can_self_cancel, cancellation_deadline
 
     app.wsgi_app = ChunkedBodyLimit(app.wsgi_app, app.config["MAX_CONTENT_LENGTH"] or 0)
-    from . import api, auth, dashboard, emails, health, mailbox, storefront, webhooks
+    from . import api, auth, dashboard, emails, health, language, mailbox, storefront, webhooks
 
-    for module in (storefront, auth, dashboard, api, webhooks, emails, mailbox, health):
+    babel.init_app(app, locale_selector=language.page_locale)
+    for module in (storefront, auth, dashboard, api, webhooks, emails, mailbox, health, language):
         app.register_blueprint(module.bp)
     app.add_template_global(format_in_zone)
     app.add_template_filter(html_datetime)
@@ -134,7 +135,8 @@ def init_app(app: Flask) -> None:
     app.add_template_global(money)
     app.add_template_global(can_self_cancel)
     app.add_template_global(cancellation_deadline)
-    app.add_template_global(get_locale)
+    app.add_template_global(language.current_language)
+    app.add_template_global(language.language_links)
     app.add_template_global(status_label)
     app.add_template_global(platform_label)
     app.add_template_global(limits, "limits")  # the forms' maxlength, min and max

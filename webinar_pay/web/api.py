@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 
 from ..extensions import csrf, limiter
 from ..limits import MAX_TOKEN_LENGTH
+from ..locales import DEFAULT_LOCALE, SUPPORTED_LOCALES
 from ..services import ValidationError
 from ..services.creators import creator_for_api_token
 from ..services.orders import creator_order, start_checkout
@@ -128,8 +129,10 @@ def checkout(session_id: int):
     body = _json_body()
     session = public_session(session_id)
     started = start_checkout(
-        session, body.get("name"), body.get("email"), body.get("provider"), client_address=request.remote_addr
-    )
+        session, body.get("name"), body.get("email"), body.get("provider"), client_address=request.remote_addr,
+        locale=body.get("locale"), timezone=body.get("timezone"),
+        default_locale=request.accept_languages.best_match(SUPPORTED_LOCALES) or DEFAULT_LOCALE,
+    )  # fmt: skip
     order = started.order
     return jsonify(checkout_started_json(order, started.checkout_url, ticket_token(order), ticket_url(order))), 201
 

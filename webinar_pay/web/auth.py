@@ -10,6 +10,7 @@ from ..extensions import limiter
 from ..services import ValidationError
 from ..services.creators import authenticate, create_creator
 from ..services.timezones import all_timezones
+from .language import current_language
 
 bp = Blueprint("auth", __name__)
 
@@ -32,8 +33,9 @@ def signup():
         form = request.form
         try:
             creator = create_creator(
-                form.get("email", ""), form.get("name", ""), form.get("password", ""), form.get("timezone", "UTC")
-            )
+                form.get("email", ""), form.get("name", ""), form.get("password", ""), form.get("timezone", "UTC"),
+                locale=current_language(),  # the language the sign-up page was read in: the browser's, or chosen
+            )  # fmt: skip
         except ValidationError as error:
             errors = error.fields
         else:

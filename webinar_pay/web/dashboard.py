@@ -6,9 +6,11 @@ import secrets
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from ..locales import LANGUAGE_NAMES
 from ..models import LiveSession
 from ..money import MoneyError, major_input_value, normalize_currency, to_minor
 from ..services import ServiceError, ValidationError
@@ -27,7 +29,7 @@ from ..services.sessions import (
 )
 from ..services.tickets import join_token
 from ..services.timezones import all_timezones
-from . import money
+from . import language, money
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 
@@ -114,16 +116,20 @@ def profile():
         except ServiceError as error:  # a refusal, or Zoom unreachable while checking the Zoom user (503)
             errors, status = error.fields or {"form": error.message}, error.http_status
         else:
-            flash(_("Profile saved."))
-            return redirect(url_for(".profile"))
+            # The account's language becomes the pages' too (the switch's cookie says so), from this very message.
+            with force_locale(current_user.locale):
+                flash(_("Profile saved."))
+            return language.remember(redirect(url_for(".profile")), current_user.locale)
     values = request.form if errors else {
-        "name": current_user.name, "timezone": current_user.timezone, "reply_to": current_user.reply_to or "",
+        "name": current_user.name, "timezone": current_user.timezone, "locale": current_user.locale,
+        "reply_to": current_user.reply_to or "",
         "brand_colour": current_user.brand_colour or "", "logo_url": current_user.logo_url or "",
         "zoom_user": current_user.zoom_user_email or current_user.zoom_user_id or "",
     }  # fmt: skip
     page = render_template(
-        "dashboard/profile.html", values=values, errors=errors, timezones=all_timezones(), creator=current_user
-    )
+        "dashboard/profile.html", values=values, errors=errors, timezones=all_timezones(), creator=current_user,
+        languages=LANGUAGE_NAMES,
+    )  # fmt: skip
     return page, status
 
 

@@ -258,9 +258,22 @@ OPENAPI: dict = {
                     "`checkout_url`. The seat is held until `hold_expires_at`; the order becomes `paid` when the "
                     "provider confirms the payment. For a free session the order is `paid` at once and "
                     "`checkout_url` is the ticket page. Without `provider`, the first payment method this deployment "
-                    "offers is used, as on the sales page. Rate limited per client address."
+                    "offers is used, as on the sales page. The buyer's language is `locale`, else the best match of "
+                    "`Accept-Language` among `en` and `fr`, else `en`: the provider's payment page (Stripe Checkout's "
+                    "`locale`, PayPal's `experience_context.locale`), the ticket page and every email of the order "
+                    "are in it. Rate limited per client address."
                 ),
                 "security": PUBLIC,
+                "parameters": [
+                    {
+                        "name": "Accept-Language",
+                        "in": "header",
+                        "required": False,
+                        "description": "The buyer's languages (RFC 9110), used when the body has no `locale`.",
+                        "schema": {"type": "string", "maxLength": 1000},
+                        "example": "fr-FR,fr;q=0.9,en;q=0.5",
+                    }
+                ],
                 "requestBody": json_body("CheckoutInput", "The buyer."),
                 "responses": {
                     "201": {

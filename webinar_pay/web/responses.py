@@ -15,6 +15,7 @@ from flask import current_app, url_for
 from pydantic import BaseModel, Field
 
 from .. import models
+from ..locales import SUPPORTED_LOCALES
 from ..money import CURRENCIES
 from ..services.schemas import (
     CHECKOUT_PROVIDERS,
@@ -93,6 +94,11 @@ class Order(BaseModel):
     ]
     hold_expires_at: UtcTime | None
     paid_at: UtcTime | None
+    locale: Annotated[
+        Literal[SUPPORTED_LOCALES],
+        Field(description="The buyer's language, chosen at checkout: their emails and ticket page are in it."),
+    ]
+    timezone: str | None = Field(description="The buyer's own IANA time zone, given at checkout; null: unknown.")
     enrollment: Enrollment | None = Field(description="The buyer's way in, once paid; null before.")
 
 

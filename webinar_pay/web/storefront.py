@@ -7,6 +7,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from ..extensions import db, limiter
+from ..locales import supported
 from ..models import Order, OrderStatus
 from ..services import ServiceError
 from ..services.enrollment import join_destination, ticket_stream
@@ -18,8 +19,10 @@ from ..services.refunds import self_cancel as self_cancel_service
 from ..services.sessions import public_session, upcoming_sessions
 from ..services.state import ConcurrentUpdate
 from ..services.tickets import join_token, order_for_join_token, order_for_ticket_token, ticket_token
+from ..services.timezones import is_valid_timezone
 from ..services.video import zoom_configured
 from ..services.webhooks import handle_payment_event
+from .language import current_language, order_page
 
 bp = Blueprint("storefront", __name__)
 
@@ -54,6 +57,9 @@ def session_page(session_id: int):
 def checkout(session_id: int):
     session = public_session(session_id)
     form = request.form
+    # The page's language and the browser's zone come from hidden fields the buyer cannot correct: a value we do
+    # not know is left out (the language of this request, no zone) rather than refusing the seat.
+    zone = form.get("timezone") or None
     try:
         started = start_checkout(
             session,
@@ -61,6 +67,8 @@ def checkout(session_id: int):
             form.get("email"),
             form.get("provider") or None,
             client_address=request.remote_addr,
+            locale=supported(form.get("locale")) or current_language(),
+            timezone=zone if zone and is_valid_timezone(zone) else None,
         )
     except ServiceError as error:
         return _render_session(session, error.fields, form, error.message, error.http_status)
@@ -71,6 +79,7 @@ def _ticket_order(token: str) -> Order:
     order = order_for_ticket_token(token)
     if order is None:
         abort(404)
+    order_page(order.locale)
     return order
 
 
@@ -123,6 +132,8 @@ def ticket_status(token: str):
 def join(token: str):
     """The personal join link: its own token, which opens nothing but this redirect (never the ticket)."""
     order = order_for_join_token(token)
+    if order is not None:
+        order_page(order.locale)
     if order is None:
         message = _("This join link is not valid. Your personal join link is on your ticket page and in our emails.")
         return _private(current_app.make_response((render_template("error.html", message=message), 404)))
@@ -189,6 +200,7 @@ def sandbox_pay(ref: str):
     order = db.session.scalar(select(Order).where(Order.provider == "sandbox", Order.provider_ref == ref))
     if order is None:
         abort(404)
+    order_page(order.locale)
     if request.method == "POST":
         paid = request.form.get("action") == "pay"
         event = get_provider("sandbox").payment_event(ref, order.id, order.amount, order.currency, paid=paid)

@@ -6,6 +6,7 @@ and rendered the moment the dispatcher sends; the creator's previews use a made-
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -14,12 +15,13 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
 from flask import current_app, render_template
-from flask_babel import get_locale, ngettext
+from flask_babel import force_locale, get_locale, ngettext
 from flask_babel import gettext as _
 from flask_mail import Message
 from sqlalchemy import select
 
 from ...extensions import db
+from ...locales import DEFAULT_LOCALE
 from ...models import Creator, EnrollmentStatus, LiveSession, Order, OrderStatus, OutboxMessage, Refund, utcnow
 from ...money import format_amount
 from .. import NotFound
@@ -38,6 +40,8 @@ from .kinds import (
     template_of,
 )
 
+ASCII_BLANKS = re.compile(r"[ \t\r\n\f\v]+")
+
 
 @dataclass
 class Email:
@@ -51,11 +55,14 @@ class Email:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+def _language() -> str:
+    return str(get_locale() or DEFAULT_LOCALE)
+
+
 def _when(moment: datetime, zone: str) -> str:
     """The instant in the zone, in words; an instant the zone cannot show (the calendar's edge) is given in UTC."""
-    locale = str(get_locale() or "en")
     try:
-        return format_datetime(moment, "EEEE d MMMM y, HH:mm zzzz", tzinfo=ZoneInfo(zone), locale=locale)
+        return format_datetime(moment, "EEEE d MMMM y, HH:mm zzzz", tzinfo=ZoneInfo(zone), locale=_language())
     except (OverflowError, ValueError, LookupError):
         return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
 
@@ -65,8 +72,11 @@ def _context(
 ) -> dict[str, Any]:
     minutes = reminder_minutes(kind)
     reply_to = creator.reply_to or creator.email
+    starts_local = _when(session.starts_at, session.timezone)
+    starts_attendee = _when(session.starts_at, order.timezone) if order.timezone else ""
     return {
         "kind": kind,
+        "language": _language(),
         "order": order,
         "session": session,
         "creator": creator,
@@ -75,11 +85,13 @@ def _context(
         "reply_to": reply_to,
         "brand_colour": creator.brand_colour or "#3b5bdb",
         "logo_url": creator.logo_url,
-        "starts_local": _when(session.starts_at, session.timezone),
+        "starts_local": starts_local,
+        # The attendee's own time, when their zone tells another time (or another zone name) than the session's.
+        "starts_attendee": starts_attendee if starts_attendee != starts_local else "",
         "starts_utc": _when(session.starts_at, "UTC"),
         "ends_local": _when(ends_at(session), session.timezone),
         "duration_minutes": session.duration_minutes,
-        "amount": format_amount(order.amount, order.currency, locale=str(get_locale() or "en")) if order.amount else "",
+        "amount": format_amount(order.amount, order.currency, locale=_language()) if order.amount else "",
         "join_url": join_url,
         "ticket_url": ticket,
         "replay_url": session.replay_url,
@@ -135,7 +147,8 @@ def render_email(
     creator = db.session.get(Creator, session.creator_id)
     context = _context(kind, order, session, creator, join_url, ticket)
     folder = f"email/{template_of(kind)}"
-    subject = " ".join(render_template(f"{folder}/subject.txt", **context).split())
+    # One line; the no-break spaces of French typography stay (str.split would take them for blanks).
+    subject = ASCII_BLANKS.sub(" ", render_template(f"{folder}/subject.txt", **context)).strip()
     email = Email(
         to=order.email,
         subject=subject,
@@ -160,7 +173,8 @@ def compose(message: OutboxMessage, now: datetime | None = None) -> Email:
     session = db.session.get(LiveSession, order.session_id)
     enrollment = order.enrollment
     enrolled = enrollment is not None and enrollment.status == EnrollmentStatus.ENROLLED and enrollment.join_url
-    with worker_context():  # links in emails need a request context; the dispatcher has none
+    # Links in emails need a request context, which the dispatcher has not; the words are in the buyer's language.
+    with worker_context(), force_locale(order.locale or DEFAULT_LOCALE):
         join_url = join_link(order) if enrolled and order.status == OrderStatus.PAID else None
         email = render_email(
             message.kind, order, session, join_url=join_url, ticket=ticket_url(order),
