@@ -35,6 +35,7 @@ from .refunds import plan_refund
 from .schemas import CheckoutInput, validate
 from .seats import give_seat_back, lock_order, take_seat
 from .state import ConcurrentUpdate, transition
+from .text import status_label
 from .tickets import ticket_token, ticket_url
 
 log = logging.getLogger(__name__)
@@ -301,7 +302,7 @@ def cancel_checkout(order: Order) -> None:
     A payment the provider took meanwhile is confirmed instead.
     """
     if order.status != OrderStatus.PENDING:
-        raise Conflict(_("This order is %(status)s.", status=order.status))
+        raise Conflict(_("This order is %(status)s.", status=status_label(order.status)))
     if order.provider_ref:
         try:
             state = get_provider(order.provider).cancel_checkout(order.provider_ref)

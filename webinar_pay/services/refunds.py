@@ -50,6 +50,7 @@ from .outbox.planning import cancel_messages, session_cancelled
 from .payments import provider as get_provider
 from .seats import give_seat_back, lock_order
 from .state import transition, transition_all
+from .text import status_label
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +172,9 @@ def refund_order(
     order = _hold_order(order.id)
     if order.status not in REFUNDABLE or order.amount == 0 or order.payment_ref is None:
         db.session.rollback()
-        raise Conflict(_("Only a paid order can be refunded; this one is %(status)s.", status=order.status))
+        raise Conflict(
+            _("Only a paid order can be refunded; this one is %(status)s.", status=status_label(order.status))
+        )
     remaining = order.amount - refunded_so_far(order)
     if remaining <= 0:
         db.session.rollback()
@@ -462,7 +465,7 @@ def _dispute_words(order: Order, opened: bool) -> tuple[str, str]:
         )  # fmt: skip
     else:
         subject = _('Dispute closed: %(name)s, "%(title)s"', name=order.name, title=session.title)
-        text = _("The dispute is closed; the order is now %(status)s.", status=order.status)
+        text = _("The dispute is closed; the order is now %(status)s.", status=status_label(order.status))
     return subject, text
 
 
@@ -492,7 +495,7 @@ def self_cancel(order: Order, now: datetime | None = None) -> Refund | None:
     deadline = cancellation_deadline(order.session)
     if order.status != OrderStatus.PAID:
         db.session.rollback()
-        raise Conflict(_("This order is %(status)s: there is nothing to cancel.", status=order.status))
+        raise Conflict(_("This order is %(status)s: there is nothing to cancel.", status=status_label(order.status)))
     if deadline is None:
         db.session.rollback()
         raise Conflict(_("This session does not allow cancellations. Please contact the organiser."))

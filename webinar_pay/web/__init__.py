@@ -19,6 +19,7 @@ from ..extensions import babel, db, login_manager
 from ..models import Creator
 from ..money import format_amount
 from ..services import ServiceError
+from ..services.text import status_label
 from .language import current_language
 
 CONTENT_SECURITY_POLICY = (
@@ -60,27 +61,6 @@ def html_attributes(attributes: dict) -> Markup:
 
 def money(minor: int, currency: str) -> str:
     return format_amount(minor, currency, locale=current_language())
-
-
-def status_label(status: str) -> str:
-    """Order, session and enrolment states as people read them."""
-    labels = {
-        "draft": _("draft"),
-        "published": _("published"),
-        "ended": _("ended"),
-        "cancelled": _("cancelled"),
-        "pending": _("pending"),
-        "paid": _("paid"),
-        "refunded": _("refunded"),
-        "expired": _("expired"),
-        "failed": _("failed"),
-        "disputed": _("disputed"),
-        "enrolled": _("enrolled"),
-        "sending": _("sending"),
-        "sent": _("sent"),
-        "succeeded": _("succeeded"),
-    }
-    return labels.get(status, status)
 
 
 def platform_label(platform: str) -> str:
