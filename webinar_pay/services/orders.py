@@ -30,6 +30,7 @@ from .outbox.kinds import REFUND
 from .outbox.planning import cancel_messages, plan_messages
 from .payments import provider as get_provider
 from .payments import providers
+from .personal_data import record_consents
 from .refunds import plan_refund
 from .schemas import CheckoutInput, validate
 from .seats import give_seat_back, lock_order, take_seat
@@ -42,6 +43,10 @@ log = logging.getLogger(__name__)
 # second still finds its seat when the webhook arrives.
 HOLD_GRACE = timedelta(minutes=2)
 CHECKOUT_PAGE_MARGIN = timedelta(minutes=1)
+
+
+# The purposes the buyer agreed to, and the page (or API path) they agreed on.
+Consents = tuple[tuple[str, ...], str] | None
 
 
 class SoldOut(ServiceError):
@@ -131,7 +136,9 @@ def _check_hold_limits(session_id: int, email: str, client: str | None, now: dat
     raise TooManyHolds(f"{held} {wait}")
 
 
-def _hold_seat(session: LiveSession, name: str, email: str, provider_name: str, client: str | None) -> Order:
+def _hold_seat(
+    session: LiveSession, name: str, email: str, provider_name: str, client: str | None, consents: Consents = None
+) -> Order:
     if not session.is_on_sale:
         raise NotOnSale(_("This session is not on sale any more."))
     if not take_seat(session.id, only_on_sale=True):
@@ -157,40 +164,51 @@ def _hold_seat(session: LiveSession, name: str, email: str, provider_name: str, 
     db.session.add(order)
     db.session.flush()
     db.session.add(OrderLog(order_id=order.id, from_status=None, to_status=OrderStatus.PENDING, actor="buyer"))
+    if consents:
+        record_consents(order, session, *consents, now=now)
     db.session.commit()
     return order
 
 
 def start_checkout(
-    session: LiveSession, name: Any, email: Any, provider_name: Any = None, client_address: str | None = None
+    session: LiveSession,
+    name: Any,
+    email: Any,
+    provider_name: Any = None,
+    client_address: str | None = None,
+    consents: Any = None,
+    consent_source: str = "",
 ) -> CheckoutStarted:
     """Hold a seat for the buyer and open the provider's hosted checkout for it.
 
     The buyer's fields are read as sent (`schemas.CheckoutInput`); without `provider_name`, the buyer pays with the
     first method this deployment offers, as the sales page preselects it. `client_address` is the buyer's network
     address (the web layer's `remote_addr`); with the email it bounds how many unpaid seats one buyer can hold at
-    once (`HOLDS_PER_BUYER`, `HOLDS_PER_CLIENT`).
+    once (`HOLDS_PER_BUYER`, `HOLDS_PER_CLIENT`). `consents` are the optional emails the buyer ticked a box for,
+    recorded with the order, its wording and `consent_source` (the page or API path they were given on).
     """
-    buyer = validate(CheckoutInput, {"name": name, "email": email, "provider": provider_name})
+    raw = {"name": name, "email": email, "provider": provider_name, "consents": consents}
+    buyer = validate(CheckoutInput, raw)
     provider_name = buyer.provider or next(iter(providers()), "")
+    agreed = (tuple(dict.fromkeys(buyer.consents)), consent_source) if buyer.consents else None
     # The hot path of a flash sale: it commits twice around the provider's call and writes every value it
     # reads back, so nothing needs reloading after a commit.
     with keep_loaded_across_commits():
-        return _start_checkout(session, buyer.name, buyer.email, provider_name, client_hash(client_address))
+        return _start_checkout(session, buyer.name, buyer.email, provider_name, client_hash(client_address), agreed)
 
 
 def _start_checkout(
-    session: LiveSession, name: str, email: str, provider_name: str, client: str | None
+    session: LiveSession, name: str, email: str, provider_name: str, client: str | None, consents: Consents = None
 ) -> CheckoutStarted:
     if session.is_free:
-        order = _hold_seat(session, name, email, "free", client)
+        order = _hold_seat(session, name, email, "free", client, consents)
         free = PaymentState(f"free-{order.id}", PaymentOutcome.PAID, order.id, 0, order.currency)
         confirm_payment(order, free, actor="free registration")
         db.session.commit()
         return CheckoutStarted(order, ticket_url(order))
 
     provider = get_provider(provider_name)
-    order = _hold_seat(session, name, email, provider_name, client)
+    order = _hold_seat(session, name, email, provider_name, client, consents)
     request = CheckoutRequest(
         order_id=order.id,
         description=session.title,
