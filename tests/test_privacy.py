@@ -11,9 +11,20 @@ import requests
 from sqlalchemy import select, update
 
 from tests.conftest import PASSWORD, Api, LiveShop, csrf_in, stripe_session_id
+from tests.zoom_setup import link_creator
 from webinar_pay.extensions import db
-from webinar_pay.models import Creator, LiveSession, Order, OrderConsent, OutboxMessage, ProviderEvent, utcnow
+from webinar_pay.models import (
+    Creator,
+    Enrollment,
+    LiveSession,
+    Order,
+    OrderConsent,
+    OutboxMessage,
+    ProviderEvent,
+    utcnow,
+)
 from webinar_pay.scheduler import tick
+from webinar_pay.services.enrollment import enroll_due
 from webinar_pay.services.privacy import erase_expired_attendees
 
 PLACEHOLDER_EMAIL = "erased@erased.invalid"
@@ -203,6 +214,32 @@ def test_the_dashboard_asks_before_erasing_and_says_what_is_kept(shop):
     done = browser.post(url, data={"csrf_token": csrf_in(page), "confirm": "yes"}, timeout=10)
     assert done.status_code == 200 and "personal data was erased (1 order)" in done.text
     assert shop.order_row(order_id)["name"] == "[erased]"
+
+
+def test_erasing_a_zoom_attendee_cancels_the_registrant_by_its_id_alone(
+    live_server, create_creator, fake_stripe, fake_zoom
+):
+    settings = {**fake_zoom.config(), "ZOOM_RETRY_BACKOFF_SECONDS": 0, "ZOOM_MAX_RETRIES": 1}
+    shop = Shop(live_server(**settings), create_creator()[1], stripe=fake_stripe)
+    link_creator(shop.app, fake_zoom)
+    meeting_id = fake_zoom.add_meeting()
+    checkout = shop.paid_order(shop.session(platform="zoom", zoom_meeting_id=meeting_id, join_link=None))
+    assert shop.db(enroll_due) == 1
+    [registrant] = fake_zoom.registrants_of(meeting_id)
+    assert registrant["status"] == "approved" and registrant["email"] == "bo@example.com"
+
+    def enrollment() -> tuple:
+        row = db.session.scalar(select(Enrollment).where(Enrollment.order_id == checkout["order_id"]))
+        return row.status, row.join_url, row.registrant_id
+
+    assert shop.erase(checkout["order_id"])[0] == 200
+    assert shop.db(enrollment) == ("cancelled", None, registrant["id"])  # kept until Zoom has cancelled it
+    assert shop.db(enroll_due) == 0
+    [registrant] = fake_zoom.registrants_of(meeting_id)
+    assert registrant["status"] == "cancelled"
+    [cancel] = [call.body for call in fake_zoom.calls("PUT", "/registrants/status") if call.body["action"] == "cancel"]
+    assert cancel == {"action": "cancel", "registrants": [{"id": registrant["id"]}]}
+    assert shop.db(enrollment) == ("cancelled", None, None)
 
 
 def test_an_attendee_in_the_middle_of_a_checkout_is_not_erased(shop):
