@@ -40,6 +40,7 @@ from ..models import (
 from . import Conflict, ValidationError
 from .enrollment import cancel_enrollment
 from .jobs import worker_context
+from .outbox.kinds import ends_at, later
 from .outbox.planning import cancel_all_messages, plan_data_export
 from .personal_data import ERASED_EMAIL, ERASED_NAME, ERASED_TEXT, attendee_orders, scrub, scrub_text
 from .seats import lock_order
@@ -137,7 +138,7 @@ def retention_days() -> int:
 def erasure_date(session: LiveSession) -> datetime | None:
     """When the retention job erases the session's attendees (its planned end plus the retention); None: never."""
     days = retention_days()
-    return session.ends_at + timedelta(days=days) if days > 0 else None
+    return later(ends_at(session), timedelta(days=days)) if days > 0 else None
 
 
 def _has_personal_data():
@@ -166,7 +167,9 @@ def _due_sessions(now: datetime, limit: int) -> list[LiveSession]:
         )
     }
     return [
-        s for s in sessions if s.creator_id in creators_gone or (days > 0 and s.ends_at + timedelta(days=days) <= now)
+        s
+        for s in sessions
+        if s.creator_id in creators_gone or (days > 0 and later(ends_at(s), timedelta(days=days)) <= now)
     ]
 
 
@@ -268,7 +271,7 @@ def deletion_blockers(creator: Creator, now: datetime | None = None) -> list[Del
     blockers = []
     for session in sorted(creator.sessions, key=lambda s: s.starts_at):
         paid = counts.get((session.id, OrderStatus.PAID), 0)
-        if paid and session.ends_at > now:
+        if paid and ends_at(session) > now:
             blockers.append(DeletionBlocker(session, ngettext(
                 "%(num)d attendee holds a seat and the session has not taken place yet: cancel it (this refunds "
                 "them) or wait until it has ended.",
@@ -302,7 +305,7 @@ def delete_creator(creator: Creator, password: str, now: datetime | None = None)
         titles = ", ".join(sorted({f"“{b.session.title}”" for b in blockers}))
         raise AccountDeletionBlocked(_("Your account cannot be deleted yet, because of: %(titles)s.", titles=titles))
     for session in creator.sessions:
-        if session.status in (SessionStatus.DRAFT, SessionStatus.PUBLISHED) and session.ends_at > now:
+        if session.status in (SessionStatus.DRAFT, SessionStatus.PUBLISHED) and ends_at(session) > now:
             transition(session, SessionStatus.CANCELLED)
     db.session.execute(delete(ApiToken).where(ApiToken.creator_id == creator.id))
     creator.email = f"deleted-{creator.id}@erased.invalid"
