@@ -95,6 +95,7 @@ def from_environment(instance_path: str) -> dict:
         "SEAT_HOLD_MINUTES": _int("SEAT_HOLD_MINUTES", 30),
         "HOLDS_PER_BUYER": _int("HOLDS_PER_BUYER", 2),
         "HOLDS_PER_CLIENT": _int("HOLDS_PER_CLIENT", 5),
+        "ATTENDEE_RETENTION_DAYS": _int("ATTENDEE_RETENTION_DAYS", 730),
         # Webhooks, forms and API bodies are a few kilobytes: anything bigger is refused (413) before it is read.
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 1024 * 1024) or None,
         "REFUND_RETRY_BASE_SECONDS": _int("REFUND_RETRY_BASE_SECONDS", 120),

@@ -1,5 +1,5 @@
 """Periodic work: apply received payment webhooks, give expired holds back (asking the provider first), send due
-refunds and due emails.
+refunds and due emails, erase attendees' personal data once it is kept no longer.
 
 The jobs keep no state of their own: every tick re-reads the database and claims its rows atomically,
 so any number of processes may run them. APScheduler only supplies the clock. Each tick and webhook poll also
@@ -22,6 +22,7 @@ from .services.enrollment import enroll_due
 from .services.inbox import apply_webhooks
 from .services.orders import expire_holds
 from .services.outbox.dispatch import send_due_emails
+from .services.privacy import erase_expired_attendees
 from .services.refunds import process_refunds
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ def tick() -> dict[str, int]:
         ("process_refunds", process_refunds),
         ("enroll_due", enroll_due),  # before the emails, so that they carry the fresh join link
         ("send_emails", send_due_emails),
+        ("erase_expired_attendees", erase_expired_attendees),  # ATTENDEE_RETENTION_DAYS, deleted accounts
     )
     results = {name: _guarded(name, job) for name, job in jobs}
     db.session.remove()

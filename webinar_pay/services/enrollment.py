@@ -492,8 +492,9 @@ def _cancel_registrants(now: datetime, limit: int) -> int:
         enrollment = db.session.get(Enrollment, enrollment_id)
         order = db.session.get(Order, enrollment.order_id)
         session = db.session.get(LiveSession, order.session_id)
+        erased = order.erased_at is not None  # the registrant id alone tells Zoom who; the email is gone
         try:
-            video_platform().cancel_registrant(_ref(session), enrollment.registrant_id, order.email)
+            video_platform().cancel_registrant(_ref(session), enrollment.registrant_id, "" if erased else order.email)
         except VideoError as error:
             enrollment.last_error = f"cancelling the Zoom registrant: {error}"[:2000]
             enrollment.next_attempt_at = now + _backoff(3) if error.transient else None
@@ -501,6 +502,8 @@ def _cancel_registrants(now: datetime, limit: int) -> int:
         else:
             enrollment.next_attempt_at = None
             done += 1
+        if erased and enrollment.next_attempt_at is None:
+            enrollment.registrant_id = None  # nothing more to ask Zoom: the last trace of the registration goes
         db.session.commit()
     return done
 

@@ -31,6 +31,7 @@ from .outbox.kinds import REFUND
 from .outbox.planning import cancel_messages, plan_messages
 from .payments import provider as get_provider
 from .payments import providers
+from .personal_data import record_consents
 from .refunds import plan_refund
 from .schemas import CheckoutInput, validate
 from .seats import give_seat_back, lock_order, take_seat
@@ -44,6 +45,10 @@ log = logging.getLogger(__name__)
 # second still finds its seat when the webhook arrives.
 HOLD_GRACE = timedelta(minutes=2)
 CHECKOUT_PAGE_MARGIN = timedelta(minutes=1)
+
+
+# The purposes the buyer agreed to, and the page (or API path) they agreed on.
+Consents = tuple[tuple[str, ...], str] | None
 
 
 class SoldOut(ServiceError):
@@ -139,6 +144,7 @@ class Buyer:
     email: str
     locale: str
     timezone: str | None
+    consents: Consents = None  # what the buyer agreed to, and on which page
 
 
 def _hold_seat(session: LiveSession, buyer: Buyer, provider_name: str, client: str | None) -> Order:
@@ -169,6 +175,8 @@ def _hold_seat(session: LiveSession, buyer: Buyer, provider_name: str, client: s
     db.session.add(order)
     db.session.flush()
     db.session.add(OrderLog(order_id=order.id, from_status=None, to_status=OrderStatus.PENDING, actor="buyer"))
+    if buyer.consents:
+        record_consents(order, session, *buyer.consents, now=now)
     db.session.commit()
     return order
 
@@ -183,6 +191,8 @@ def start_checkout(
     locale: Any = None,
     timezone: Any = None,
     default_locale: str = DEFAULT_LOCALE,
+    consents: Any = None,
+    consent_source: str = "",
 ) -> CheckoutStarted:
     """Hold a seat for the buyer and open the provider's hosted checkout for it.
 
@@ -191,12 +201,16 @@ def start_checkout(
     address (the web layer's `remote_addr`); with the email it bounds how many unpaid seats one buyer can hold at
     once (`HOLDS_PER_BUYER`, `HOLDS_PER_CLIENT`). `locale` is the buyer's language (`default_locale` when left out:
     the request's), in which the provider's page, the ticket page and every email of the order are shown;
-    `timezone` the buyer's own zone, shown in the emails next to the session's.
+    `timezone` the buyer's own zone, shown in the emails next to the session's. `consents` are the optional emails
+    the buyer ticked a box for, recorded with the order, its wording and `consent_source` (the page or API path they
+    were given on).
     """
-    raw = {"name": name, "email": email, "provider": provider_name, "locale": locale, "timezone": timezone}
+    raw = {"name": name, "email": email, "provider": provider_name, "locale": locale, "timezone": timezone,
+           "consents": consents}  # fmt: skip
     checked = validate(CheckoutInput, raw)
     provider_name = checked.provider or next(iter(providers()), "")
-    buyer = Buyer(checked.name, checked.email, checked.locale or default_locale, checked.timezone)
+    agreed = (tuple(dict.fromkeys(checked.consents)), consent_source) if checked.consents else None
+    buyer = Buyer(checked.name, checked.email, checked.locale or default_locale, checked.timezone, agreed)
     # The hot path of a flash sale: it commits twice around the provider's call and writes every value it
     # reads back, so nothing needs reloading after a commit.
     with keep_loaded_across_commits():

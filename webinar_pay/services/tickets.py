@@ -14,12 +14,21 @@ import hmac
 import re
 
 from flask import current_app, url_for
+from flask_babel import gettext as _
 
 from ..models import Order, get_by_id
+from . import ServiceError
 
 TICKET = "ticket"
 JOIN = "join"
 _TOKEN = re.compile(r"([1-9][0-9]{0,9})\.([A-Za-z0-9_-]{32})")
+
+
+class Erased(ServiceError):
+    """A real ticket or join link of an order whose personal data was erased: revoked for good."""
+
+    code = "erased"
+    http_status = 410
 
 
 def _signature(purpose: str, order_id: int, nonce: str) -> str:
@@ -43,12 +52,24 @@ def _order_for_token(purpose: str, token: object) -> Order | None:
     return order
 
 
+def _not_erased(order: Order | None) -> Order | None:
+    if order is not None and order.erased_at is not None:
+        raise Erased(
+            _(
+                "This ticket no longer exists: the attendee's personal data was erased, at their request or the "
+                "organiser's. Its links open nothing any more. Ask the organiser if you think this is a mistake."
+            )
+        )
+    return order
+
+
 def ticket_token(order: Order) -> str:
     return _token(TICKET, order)
 
 
 def order_for_ticket_token(token: object) -> Order | None:
-    return _order_for_token(TICKET, token)
+    """The order whose ticket token this is, or None; raises `Erased` (410) for an erased order's real token."""
+    return _not_erased(_order_for_token(TICKET, token))
 
 
 def join_token(order: Order) -> str:
@@ -56,7 +77,8 @@ def join_token(order: Order) -> str:
 
 
 def order_for_join_token(token: object) -> Order | None:
-    return _order_for_token(JOIN, token)
+    """The order whose join token this is, or None; raises `Erased` (410) for an erased order's real token."""
+    return _not_erased(_order_for_token(JOIN, token))
 
 
 def ticket_url(order: Order) -> str:

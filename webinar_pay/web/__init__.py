@@ -104,10 +104,10 @@ def init_app(app: Flask) -> None:
     from ..services.refunds import can_self_cancel, cancellation_deadline
 
     app.wsgi_app = ChunkedBodyLimit(app.wsgi_app, app.config["MAX_CONTENT_LENGTH"] or 0)
-    from . import api, auth, dashboard, emails, health, language, mailbox, storefront, webhooks
+    from . import account_deletion, api, auth, dashboard, emails, health, language, mailbox, storefront, webhooks
 
     babel.init_app(app, locale_selector=language.page_locale)
-    for module in (storefront, auth, dashboard, api, webhooks, emails, mailbox, health, language):
+    for module in (storefront, auth, dashboard, api, webhooks, emails, mailbox, health, language, account_deletion):
         app.register_blueprint(module.bp)
     app.add_template_global(format_in_zone)
     app.add_template_filter(html_datetime)
@@ -212,4 +212,5 @@ def error_response(code: str, message: str, status: int, fields: dict | None = N
 
 @login_manager.user_loader
 def load_creator(creator_id: str) -> Creator | None:
-    return db.session.get(Creator, int(creator_id)) if creator_id.isascii() and creator_id.isdigit() else None
+    creator = db.session.get(Creator, int(creator_id)) if creator_id.isascii() and creator_id.isdigit() else None
+    return creator if creator is not None and creator.deleted_at is None else None  # a deleted account logs nobody in

@@ -15,6 +15,8 @@ from ..services.orders import cancel_checkout, start_checkout
 from ..services.payments import provider as get_provider
 from ..services.payments import providers
 from ..services.paypal_checkout import buyer_returned
+from ..services.personal_data import CONSENT_PURPOSES, consent_wording
+from ..services.privacy import email_my_data
 from ..services.refunds import self_cancel as self_cancel_service
 from ..services.sessions import public_session, upcoming_sessions
 from ..services.state import ConcurrentUpdate
@@ -44,6 +46,8 @@ def _render_session(session, errors=None, form=None, message=None, status=200):
         errors=errors or {},
         form=form or {},
         message=message,
+        consent_choices=[(purpose, consent_wording(purpose, session)) for purpose in CONSENT_PURPOSES],
+        consents_ticked=form.getlist("consents") if form else [],
     ), status
 
 
@@ -69,6 +73,8 @@ def checkout(session_id: int):
             client_address=request.remote_addr,
             locale=supported(form.get("locale")) or current_language(),
             timezone=zone if zone and is_valid_timezone(zone) else None,
+            consents=form.getlist("consents") or None,
+            consent_source=url_for(".session_page", session_id=session.id),
         )
     except ServiceError as error:
         return _render_session(session, error.fields, form, error.message, error.http_status)
@@ -190,6 +196,16 @@ def self_cancel(token: str):
         page = render_template("storefront/cancel_refused.html", message=error.message, token=token)
         return _private(current_app.make_response((page, error.http_status)))
     return redirect(url_for(".ticket", token=token), code=303)
+
+
+@bp.post("/t/<token>/my-data")
+@limiter.limit("10 per hour")
+def my_data(token: str):
+    """The attendee asks for everything held about them: it is emailed to the order's address, at most once a day."""
+    order = _ticket_order(token)
+    email_my_data(order)
+    flash(_("Everything we hold about you is on its way to %(email)s, attached to an email.", email=order.email))
+    return _private(redirect(url_for(".ticket", token=token), code=303))
 
 
 @bp.route("/sandbox/pay/<ref>", methods=["GET", "POST"])

@@ -27,8 +27,10 @@ from ...money import format_amount
 from .. import NotFound
 from ..ics import Invitation, build_ics
 from ..jobs import worker_context
+from ..personal_data import export_json
 from ..tickets import join_link, ticket_url
 from .kinds import (
+    DATA_EXPORT,
     INVITE_KINDS,
     NOTICES,
     REFUND,
@@ -53,6 +55,8 @@ class Email:
     ics: str | None = None
     has_join_link: bool = False
     headers: dict[str, str] = field(default_factory=dict)
+    # (file name, content type, content): not kept in the sent copy (the data export is rebuilt on request)
+    attachments: list[tuple[str, str, bytes]] = field(default_factory=list)
 
 
 def _language() -> str:
@@ -163,6 +167,9 @@ def render_email(
         # never the ticket link, which can cancel the seat.
         url = join_link(order) if order.id else join_url or ticket
         email.ics = build_ics(_invitation(order, session, creator, url, sequence, cancelled), now)
+    if kind == DATA_EXPORT and order.id:
+        export = export_json(order, now).encode()
+        email.attachments.append((f"my-data-order-{order.id}.json", "application/json", export))
     return email
 
 
@@ -214,4 +221,6 @@ def to_flask_message(email: Email) -> Message:
     if email.ics:
         method = "CANCEL" if "METHOD:CANCEL" in email.ics else "REQUEST"
         message.attach("invite.ics", f"text/calendar; method={method}; charset=utf-8", email.ics.encode(), "attachment")
+    for filename, content_type, content in email.attachments:
+        message.attach(filename, content_type, content, "attachment")
     return message

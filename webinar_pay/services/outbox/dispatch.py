@@ -83,6 +83,8 @@ def _still_wanted(message: OutboxMessage, now: datetime) -> str | None:
     """Why a claimed message must not go out any more, or None."""
     order = db.session.get(Order, message.order_id)
     session = db.session.get(LiveSession, order.session_id)
+    if order.erased_at is not None:
+        return "personal data erased"
     if message.kind in NOTICES:
         return None
     if order.status != OrderStatus.PAID:

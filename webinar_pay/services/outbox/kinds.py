@@ -20,7 +20,8 @@ MISSED_YOU = "missed_you"
 SESSION_MOVED = "session_moved"
 CANCELLED = "cancelled"
 REFUND = "refund"
-NOTICES = {CANCELLED, REFUND}  # still sent once the order is no longer paid
+DATA_EXPORT = "data_export"  # the attendee asked for their data: the export rides along as a JSON attachment
+NOTICES = {CANCELLED, REFUND, DATA_EXPORT}  # still sent once the order is no longer paid
 TEMPLATES = (CONFIRMATION, JOIN_LINK, REMINDER, THANK_YOU, MISSED_YOU, SESSION_MOVED, CANCELLED, REFUND)
 INVITE_KINDS = {CONFIRMATION, JOIN_LINK, SESSION_MOVED, CANCELLED, REFUND}
 
