@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import current_app
 from flask_babel import gettext as _
 from flask_mail import Message
 from sqlalchemy import ColumnElement, func, select, update
@@ -26,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from integrations.payments import ProviderError
 from integrations.payments.stripe import DisputeNotice, StripeRefundNotice
 
+from ..config import settings
 from ..extensions import db, mail
 from ..limits import MAX_IDEMPOTENCY_KEY_LENGTH
 from ..models import (
@@ -241,7 +241,7 @@ def process_refunds(limit: int = 50, now: datetime | None = None) -> int:
 
 
 def _retry_delay(attempts: int) -> timedelta:
-    return backoff(attempts, current_app.config["REFUND_RETRY_BASE_SECONDS"], REFUND_RETRY_CAP.total_seconds())
+    return backoff(attempts, settings().REFUND_RETRY_BASE_SECONDS, REFUND_RETRY_CAP.total_seconds())
 
 
 def _send(refund_id: int, now: datetime, actor: str) -> bool:
@@ -434,7 +434,7 @@ def dispute_changed(order: Order, dispute: DisputeNotice, actor: str) -> str:
 def alert_dispute(order: Order, opened: bool) -> None:
     """Email the creator about a dispute. Best effort: the dashboard shows the dispute in any case."""
     session = order.session
-    base = current_app.config["BASE_URL"]
+    base = settings().BASE_URL
     if opened:
         subject = _('Payment disputed: %(name)s, "%(title)s"', name=order.name, title=session.title)
         text = _(

@@ -16,6 +16,7 @@ from flask_wtf.csrf import CSRFError
 from markupsafe import Markup
 
 from .. import limits
+from ..config import settings
 from ..extensions import db, login_manager
 from ..models import Creator
 from ..money import format_amount
@@ -123,7 +124,7 @@ def init_app(app: Flask) -> None:
     from ..services.payments import in_demo_mode
     from ..services.refunds import can_self_cancel, cancellation_deadline
 
-    app.wsgi_app = ChunkedBodyLimit(app.wsgi_app, app.config["MAX_CONTENT_LENGTH"] or 0)
+    app.wsgi_app = ChunkedBodyLimit(app.wsgi_app, settings(app).MAX_CONTENT_LENGTH or 0)
     from . import api, auth, dashboard, emails, health, mailbox, storefront, webhooks
 
     for module in (storefront, auth, dashboard, api, webhooks, emails, mailbox, health):
@@ -150,14 +151,14 @@ def init_app(app: Flask) -> None:
         response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
         response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-        if app.config["BASE_URL"].startswith("https://"):
+        if settings(app).BASE_URL.startswith("https://"):
             response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         return response
 
     @app.before_request
     def start_dev_scheduler() -> None:
         # Only the development server runs the ticks in-process; production runs `flask worker`.
-        if app.config["SCHEDULER_ENABLED"] and request.environ.get("SERVER_SOFTWARE", "").startswith("Werkzeug"):
+        if settings(app).SCHEDULER_ENABLED and request.environ.get("SERVER_SOFTWARE", "").startswith("Werkzeug"):
             from ..scheduler import start_in_process
 
             start_in_process(app)
@@ -199,7 +200,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(413)
     def too_large(error):
-        limit = app.config["MAX_CONTENT_LENGTH"]
+        limit = settings(app).MAX_CONTENT_LENGTH
         message = (
             _("This request is too large: at most %(kib)d KiB are accepted.", kib=limit // 1024)
             if limit
