@@ -91,7 +91,11 @@ def test_values_from_the_environment_reach_the_app_typed(environment):
     assert app.test_client().get("/", base_url="https://tickets.example.com").headers["Strict-Transport-Security"]
 
 
-def test_overrides_go_through_the_same_checks(make_app):
+def test_overrides_go_through_the_same_checks(environment, make_app):
+    environment.setenv("MAIL_SERVER", "smtp.example.com")
+    environment.setenv("STRIPE_API_BASE", "http://127.0.0.1:9")
+    app = make_app(STRIPE_API_BASE="")  # an empty override stands for the default, whatever the environment says
+    assert settings(app).STRIPE_API_BASE == "https://api.stripe.com" and not settings(app).MAIL_SERVER
     with pytest.raises(SettingsError, match="TRUSTED_PROXIES is -1: it expects a whole number, 0 or more"):
         make_app(TRUSTED_PROXIES=-1)
     with pytest.raises(SettingsError, match="PAYPAL_WEBHOOK_VERIFY is 'maybe'"):

@@ -145,16 +145,19 @@ class Settings(BaseModel):
     def load(
         cls, environ: Mapping[str, str], instance_path: str, overrides: Mapping[str, Any] | None = None
     ) -> Settings:
-        """The settings from `environ` (an empty variable counts as unset), then `overrides` (keyed by setting name,
-        as the tests pass them); refused with a `SettingsError` naming every bad variable."""
-        values: dict[str, Any] = {
-            "SQLALCHEMY_DATABASE_URI": "sqlite:///" + str(Path(instance_path) / DATABASE_FILE),
-        }
+        """The settings from `environ`, then `overrides` (keyed by setting name, as the tests pass them); an empty
+        value stands for the default in both. Refused with a `SettingsError` naming every bad variable."""
+        values: dict[str, Any] = {}
         for name in cls.model_fields:
             value = environ.get(environment_name(name))
-            if value is not None and value.strip():
+            if not _blank(value):
                 values[name] = value
-        values.update(overrides or {})
+        for name, value in (overrides or {}).items():
+            if _blank(value):
+                values.pop(name, None)  # the default, whatever the environment says
+            else:
+                values[name] = value
+        values.setdefault("SQLALCHEMY_DATABASE_URI", "sqlite:///" + str(Path(instance_path) / DATABASE_FILE))
         try:
             return cls(**values)
         except ValidationError as error:
@@ -164,6 +167,10 @@ class Settings(BaseModel):
         """The settings as Flask and its extensions read them from app.config (Flask-Mail's MAIL_*,
         Flask-Limiter's RATELIMIT_*, Flask-SQLAlchemy's URI, Flask's MAX_CONTENT_LENGTH where 0 means none)."""
         return {**self.model_dump(), "MAX_CONTENT_LENGTH": self.MAX_CONTENT_LENGTH or None}
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
 
 
 def environment_name(name: str) -> str:
