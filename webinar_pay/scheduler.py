@@ -16,6 +16,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
+from .config import settings
 from .extensions import db
 from .services import heartbeat
 from .services.enrollment import enroll_due
@@ -72,8 +73,8 @@ def _add_job(scheduler, app: Flask) -> None:
     """The full tick, and the webhook inbox on its own short interval: a payment is applied within a second
     or two of its webhook even while the tick is busy sending a thousand reminders."""
     for job, seconds, name in (
-        (_run_tick, app.config["SCHEDULER_TICK_SECONDS"], "tick"),
-        (_run_webhooks, app.config["WEBHOOK_POLL_SECONDS"], "webhooks"),
+        (_run_tick, settings(app).SCHEDULER_TICK_SECONDS, "tick"),
+        (_run_webhooks, settings(app).WEBHOOK_POLL_SECONDS, "webhooks"),
     ):
         scheduler.add_job(job, "interval", args=[app], seconds=seconds, id=name, max_instances=1, coalesce=True)
 
@@ -87,7 +88,7 @@ def start_in_process(app: Flask) -> None:
         _add_job(scheduler, app)
         scheduler.start()
         app.extensions["webinar_pay.scheduler"] = scheduler
-        log.info("scheduler running in-process every %ss", app.config["SCHEDULER_TICK_SECONDS"])
+        log.info("scheduler running in-process every %ss", settings(app).SCHEDULER_TICK_SECONDS)
 
 
 def run_forever(app: Flask) -> None:
@@ -96,6 +97,6 @@ def run_forever(app: Flask) -> None:
     with app.app_context():
         heartbeat.start()
         db.session.remove()
-    log.info("worker started: ticking every %ss", app.config["SCHEDULER_TICK_SECONDS"])
+    log.info("worker started: ticking every %ss", settings(app).SCHEDULER_TICK_SECONDS)
     _run_tick(app)
     scheduler.start()

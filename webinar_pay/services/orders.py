@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import current_app, url_for
+from flask import url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from sqlalchemy import case, false, func, or_, select
 
 from integrations.payments import CheckoutRequest, PaymentOutcome, PaymentState, ProviderError
 
+from ..config import settings
 from ..extensions import db, keep_loaded_across_commits
 from ..locales import DEFAULT_LOCALE
 from ..models import LiveSession, Order, OrderLog, OrderStatus, SessionStatus, get_by_id, utcnow
@@ -84,7 +85,7 @@ def client_hash(address: str | None) -> str | None:
     """What the hold limits keep of a buyer's network address: a keyed hash, never the address itself."""
     if not address:
         return None
-    key = current_app.config["SECRET_KEY"].encode()
+    key = settings().SECRET_KEY.encode()
     return hmac.new(key, f"client:{address}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
@@ -94,8 +95,8 @@ def _check_hold_limits(session_id: int, email: str, client: str | None, now: dat
     Called after `_take_seat` in the same transaction: the seat's update locks the session row on PostgreSQL
     (SQLite serialises writers), so two checkouts at once count each other's holds and cannot both pass.
     """
-    per_buyer = current_app.config["HOLDS_PER_BUYER"]
-    per_client = current_app.config["HOLDS_PER_CLIENT"] if client else 0
+    per_buyer = settings().HOLDS_PER_BUYER
+    per_client = settings().HOLDS_PER_CLIENT if client else 0
     if per_buyer <= 0 and per_client <= 0:
         return
     by_buyer = Order.email == email
@@ -168,7 +169,7 @@ def _hold_seat(session: LiveSession, buyer: Buyer, provider_name: str, client: s
         provider=provider_name,
         status=OrderStatus.PENDING,
         holds_seat=True,
-        hold_expires_at=now + timedelta(minutes=current_app.config["SEAT_HOLD_MINUTES"]) + HOLD_GRACE,
+        hold_expires_at=now + timedelta(minutes=settings().SEAT_HOLD_MINUTES) + HOLD_GRACE,
         token_nonce=secrets.token_hex(16),
         client_hash=client,
     )
@@ -235,7 +236,7 @@ def _start_checkout(session: LiveSession, buyer: Buyer, provider_name: str, clie
         email=order.email,
         success_url=ticket_url(order) + "?from=checkout",
         # Stripe and PayPal send a buyer who gives up back here with a plain GET: the landing releases the seat.
-        cancel_url=current_app.config["BASE_URL"] + url_for("storefront.checkout_cancelled", token=ticket_token(order)),
+        cancel_url=settings().BASE_URL + url_for("storefront.checkout_cancelled", token=ticket_token(order)),
         expires_at=order.hold_expires_at - HOLD_GRACE + CHECKOUT_PAGE_MARGIN,
         idempotency_key=f"checkout-order-{order.id}-{order.token_nonce[:12]}",
         locale=order.locale,

@@ -16,12 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from sqlalchemy import delete, exists, func, or_, select, update
 from werkzeug.security import check_password_hash
 
+from ..config import settings
 from ..extensions import db
 from ..models import (
     ApiToken,
@@ -132,7 +132,7 @@ def erase_attendee(order: Order, actor: str, now: datetime | None = None) -> lis
 
 
 def retention_days() -> int:
-    return int(current_app.config.get("ATTENDEE_RETENTION_DAYS", 730))
+    return settings().ATTENDEE_RETENTION_DAYS
 
 
 def erasure_date(session: LiveSession) -> datetime | None:

@@ -13,9 +13,10 @@ import hashlib
 import hmac
 import re
 
-from flask import current_app, url_for
+from flask import url_for
 from flask_babel import gettext as _
 
+from ..config import settings
 from ..models import Order, get_by_id
 from . import ServiceError
 
@@ -32,7 +33,7 @@ class Erased(ServiceError):
 
 
 def _signature(purpose: str, order_id: int, nonce: str) -> str:
-    key = current_app.config["SECRET_KEY"].encode()
+    key = settings().SECRET_KEY.encode()
     digest = hmac.new(key, f"{purpose}:{order_id}:{nonce}".encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).decode()[:32]
 
@@ -82,14 +83,14 @@ def order_for_join_token(token: object) -> Order | None:
 
 
 def ticket_url(order: Order) -> str:
-    return current_app.config["BASE_URL"] + url_for("storefront.ticket", token=ticket_token(order))
+    return settings().BASE_URL + url_for("storefront.ticket", token=ticket_token(order))
 
 
 def join_link(order: Order) -> str:
     """The attendee's personal way in, on our domain: it leads to the platform only while the order is paid."""
-    return current_app.config["BASE_URL"] + url_for("storefront.join", token=join_token(order))
+    return settings().BASE_URL + url_for("storefront.join", token=join_token(order))
 
 
 def personal_join_url(order: Order) -> str:
     """`join_link` built without a request (`/j/<join token>`), so the worker can use it too."""
-    return f"{current_app.config['BASE_URL']}/j/{join_token(order)}"
+    return f"{settings().BASE_URL}/j/{join_token(order)}"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, g, jsonify, request
 from flask_babel import gettext as _
 
+from ..config import settings
 from ..extensions import csrf, limiter
 from ..limits import MAX_TOKEN_LENGTH
 from ..locales import DEFAULT_LOCALE, SUPPORTED_LOCALES
@@ -127,7 +128,7 @@ def session_orders(session_id: int):
 
 
 @bp.post("/sessions/<int:session_id>/checkout")
-@limiter.limit(lambda: current_app.config["RATELIMIT_CHECKOUT"])
+@limiter.limit(lambda: settings().RATELIMIT_CHECKOUT)
 def checkout(session_id: int):
     body = _json_body()
     session = public_session(session_id)

@@ -11,10 +11,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, TypeVar
 
-from flask import current_app, url_for
+from flask import url_for
 from pydantic import BaseModel, Field
 
 from .. import models
+from ..config import settings
 from ..locales import SUPPORTED_LOCALES
 from ..money import CURRENCIES
 from ..services.personal_data import CONSENT_PURPOSES, EXPORT_FORMAT
@@ -283,7 +284,7 @@ def session_json(session: models.LiveSession) -> dict:
 
 
 def _session(session: models.LiveSession) -> Session:
-    public_url = current_app.config["BASE_URL"] + url_for("storefront.session_page", session_id=session.id)
+    public_url = settings().BASE_URL + url_for("storefront.session_page", session_id=session.id)
     return _from_row(Session, session, reminder_offsets_minutes=session.reminder_offsets, public_url=public_url)
 
 

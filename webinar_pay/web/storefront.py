@@ -6,6 +6,7 @@ from flask import Blueprint, abort, current_app, flash, jsonify, redirect, rende
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from ..config import settings
 from ..extensions import db, limiter
 from ..locales import supported
 from ..models import Order, OrderStatus
@@ -30,7 +31,7 @@ bp = Blueprint("storefront", __name__)
 
 
 def _checkout_limit() -> str:
-    return current_app.config["RATELIMIT_CHECKOUT"]
+    return settings().RATELIMIT_CHECKOUT
 
 
 @bp.get("/")
@@ -155,7 +156,7 @@ def join(token: str):
 @bp.get("/demo/room/<registrant_id>")
 def demo_room(registrant_id: str):
     """Demo mode's stand-in for a personal Zoom join page (no Zoom credentials configured)."""
-    if zoom_configured(current_app.config):
+    if zoom_configured(settings()):
         abort(404)
     return render_template("storefront/demo_room.html", registrant_id=registrant_id)
 

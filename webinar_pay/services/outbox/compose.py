@@ -14,12 +14,13 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
-from flask import current_app, render_template
+from flask import render_template
 from flask_babel import force_locale, get_locale, ngettext
 from flask_babel import gettext as _
 from flask_mail import Message
 from sqlalchemy import select
 
+from ...config import settings
 from ...extensions import db
 from ...locales import DEFAULT_LOCALE
 from ...models import Creator, EnrollmentStatus, LiveSession, Order, OrderStatus, OutboxMessage, Refund, utcnow
@@ -127,7 +128,7 @@ def _lead_time(minutes: int) -> str:
 
 
 def _invitation(order: Order, session: LiveSession, creator: Creator, url: str, sequence: int, cancelled: bool):
-    host = current_app.config["BASE_URL"].split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0] or "localhost"
+    host = settings().BASE_URL.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0] or "localhost"
     return Invitation(
         uid=f"order-{order.id}@{host}",
         sequence=sequence,
@@ -202,7 +203,7 @@ def preview(session: LiveSession, kind: str, now: datetime | None = None) -> Ema
         id=0, session_id=session.id, name=_("Alex Example"), email="alex@example.com", amount=session.price,
         currency=session.currency, provider="preview", status=OrderStatus.PAID, token_nonce="0" * 32,
     )  # fmt: skip
-    base = current_app.config["BASE_URL"]
+    base = settings().BASE_URL
     return render_email(
         kind, sample, session, join_url=base + "/j/preview", ticket=base + "/t/preview", sequence=0,
         now=now or utcnow(),

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from flask import current_app
-
 from ...models import LiveSession
 
 CONFIRMATION = "confirmation"
@@ -40,11 +38,6 @@ def reminder_minutes(kind: str) -> int | None:
 
 def template_of(kind: str) -> str:
     return kind.split(":", 1)[0]
-
-
-def setting(name: str, default: int) -> int:
-    """An outbox setting (a whole number) from the app's configuration."""
-    return int(current_app.config.get(name, default))
 
 
 def later(moment: datetime, delta: timedelta) -> datetime:

@@ -31,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
+from ...config import settings
 from ...extensions import db
 from ...models import LiveSession, Order, OrderStatus, OutboxMessage, OutboxStatus, UTCDateTime, utcnow
 from .. import Conflict, NotFound
@@ -49,7 +50,6 @@ from .kinds import (
     ends_at,
     later,
     reminder_kind,
-    setting,
     template_of,
 )
 
@@ -97,7 +97,7 @@ def _cancel(row: OutboxMessage, reason: str) -> None:
 
 
 def _thank_you_due(session: LiveSession) -> datetime:
-    grace = timedelta(minutes=setting("THANK_YOU_GRACE_MINUTES", 30))
+    grace = timedelta(minutes=settings().THANK_YOU_GRACE_MINUTES)
     ended_at = session.ended_at  # set from Zoom's meeting.ended
     return later(ended_at or ends_at(session), grace)
 
@@ -327,7 +327,7 @@ def session_cancelled(session: LiveSession, now: datetime | None = None) -> int:
 def session_ended(session: LiveSession, now: datetime | None = None) -> int:
     """Zoom says the session ended: pending thank-yous go out after the grace period from now. Caller commits."""
     now = now or utcnow()
-    due_at = now + timedelta(minutes=setting("THANK_YOU_GRACE_MINUTES", 30))
+    due_at = now + timedelta(minutes=settings().THANK_YOU_GRACE_MINUTES)
     return _update(
         OutboxMessage.order_id.in_(_paid_order_ids(session)), OutboxMessage.kind == THANK_YOU,
         OutboxMessage.status == OutboxStatus.PENDING,
