@@ -25,9 +25,22 @@ LOW = {
     "ics",
     "heartbeat",
     "health",
+    "totp",
+    "account_links",
 }
 # The flows, top to bottom as docs/architecture.md draws them: each imports only the flows below it.
-FLOWS = ["inbox", "paypal_checkout", "webhooks", "orders", "refunds", "sessions", "enrollment", "outbox", "creators"]
+FLOWS = [
+    "inbox",
+    "paypal_checkout",
+    "webhooks",
+    "orders",
+    "refunds",
+    "sessions",
+    "enrollment",
+    "accounts",
+    "outbox",
+    "creators",
+]
 
 
 def _modules() -> dict[str, Path]:
