@@ -102,7 +102,6 @@ def confirm_email(token: object, now: datetime | None = None) -> Creator:
             raise BadLink(_("%(email)s belongs to another account now: it cannot be yours too.", email=address))
         creator.email, creator.pending_email = address, None
         creator.email_verified_at = now or utcnow()
-        creator.session_version += 1  # the login changed: every session logs in again
         try:
             db.session.commit()
         except IntegrityError:

@@ -98,7 +98,8 @@ def password():
     except ServiceError as error:
         fields = {("new_password" if k == "password" else k): v for k, v in error.fields.items()}
         return _page(fields or {"new_password": error.message}, error.http_status)
-    log_in(current_user, remember=False, method="password")  # this browser stays in; every other session ended
+    # This browser stays in (the proxy itself must not become the logged-in user); every other session ended.
+    log_in(current_user._get_current_object(), remember=False, method="password")
     flash(_("Password changed. You were logged out everywhere else."))
     return redirect(url_for(".index"))
 
@@ -106,7 +107,7 @@ def password():
 @bp.post("/logout-everywhere")
 def logout_everywhere():
     end_all_sessions(current_user)
-    log_in(current_user, remember=False, method="password")
+    log_in(current_user._get_current_object(), remember=False, method="password")
     flash(_("Every other session has ended: other browsers and devices must log in again."))
     return redirect(url_for(".index"))
 
