@@ -300,12 +300,14 @@ def test_the_account_page_changes_name_and_email_and_lists_log_ins(app, client, 
     refused = client.post("/account/profile", data={"csrf_token": token, "name": "x" * 500})
     assert refused.status_code == 422 and creator_row(app, "ada@example.com").name == "Ada Lovelace"
 
-    wrong = client.post("/account/email", data={"csrf_token": token, "email": "new@example.com", "password": "nope"})
+    wrong = client.post(
+        "/account/email", data={"csrf_token": token, "new_email": "new@example.com", "password": "nope"}
+    )
     assert wrong.status_code == 422 and "That is not your current password." in page(wrong)
-    bad = client.post("/account/email", data={"csrf_token": token, "email": "not an address", "password": PASSWORD})
+    bad = client.post("/account/email", data={"csrf_token": token, "new_email": "not an address", "password": PASSWORD})
     assert bad.status_code == 422 and 'id="new_email-error"' in page(bad)
-    moved = client.post("/account/email", data={"csrf_token": token, "email": "new@example.com", "password": PASSWORD},
-                        follow_redirects=True)  # fmt: skip
+    form = {"csrf_token": token, "new_email": "new@example.com", "password": PASSWORD}
+    moved = client.post("/account/email", data=form, follow_redirects=True)
     assert "We sent a link to new@example.com" in page(moved)
     assert creator_row(app, "ada@example.com").pending_email == "new@example.com"  # the login is still the old one
     confirm = path_of_link(delivered(app, smtp, "new@example.com").text, "confirm")
@@ -319,7 +321,7 @@ def test_the_account_page_changes_name_and_email_and_lists_log_ins(app, client, 
 def test_a_new_address_that_another_account_took_meanwhile_is_refused(app, client, smtp):
     signup(client, "ada@example.com")
     token = csrf_token(client, "/account")
-    client.post("/account/email", data={"csrf_token": token, "email": "bea@example.com", "password": PASSWORD})
+    client.post("/account/email", data={"csrf_token": token, "new_email": "bea@example.com", "password": PASSWORD})
     confirm = path_of_link(delivered(app, smtp, "bea@example.com").text, "confirm")
     signup(app.test_client(), "bea@example.com")
     response = client.get(confirm)

@@ -70,7 +70,7 @@ def profile():
 @limiter.limit(_login_limit)
 def email():
     try:
-        address = change_email(current_user, request.form.get("email", ""), request.form.get("password", ""))
+        address = change_email(current_user, request.form.get("new_email", ""), request.form.get("password", ""))
     except ServiceError as error:
         return _page({("new_email" if k == "email" else k): v for k, v in error.fields.items()} or {
             "new_email": error.message}, error.http_status)  # fmt: skip
