@@ -79,6 +79,10 @@ def test_signing_up_sends_a_confirmation_and_paid_sessions_wait_for_it(app, clie
     api = Api(client, re.search(r'<pre id="new-token">(wp_[^<]+)</pre>', created)[1])
     status, body = api.post(f"/api/v1/sessions/{session_id}/publish")
     assert status == 403 and body["error"] == "email_not_verified" and "Confirm your email" in body["message"]
+    document = api.get("/api/v1/openapi.json")[1]
+    assert document["paths"]["/sessions/{session_id}/publish"]["post"]["responses"]["403"] == {
+        "$ref": "#/components/responses/EmailNotVerified"
+    }
     status, free = api.post("/api/v1/sessions", session_payload(price=0))
     assert api.post(f"/api/v1/sessions/{free['id']}/publish")[0] == 200  # free sessions need no confirmation
     status, body = api.patch(f"/api/v1/sessions/{free['id']}", {"price": 1000})
