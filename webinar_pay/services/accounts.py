@@ -243,7 +243,7 @@ def enrolment_secret(creator: Creator) -> str | None:
 
 
 def provisioning_uri(creator: Creator, secret: str) -> str:
-    return factor.provisioning_uri(secret, creator.email, current_app.config.get("TOTP_ISSUER") or ISSUER)
+    return factor.provisioning_uri(secret, creator.email, current_app.config["TOTP_ISSUER"] or ISSUER)
 
 
 def _wrong_code() -> WrongCode:
