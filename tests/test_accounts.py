@@ -385,3 +385,30 @@ def test_log_ins_are_recorded(app, client):
     with app.app_context():
         records = db.session.scalars(select(LoginRecord)).all()
         assert [(r.method, r.address) for r in records] == [("password", "127.0.0.1")]
+
+
+# -- the migration -------------------------------------------------------------------------------------------------
+
+
+def test_the_migration_keeps_existing_creators_selling_and_goes_back(tmp_path):
+    from flask_migrate import downgrade, upgrade
+    from sqlalchemy import text
+
+    from tests.conftest import _base_config
+    from webinar_pay import create_app
+
+    migrated = create_app(_base_config(f"sqlite:///{tmp_path / 'old.sqlite3'}"))
+    with migrated.app_context():
+        upgrade(revision="0010_outbox_rendered")
+        db.session.execute(text(
+            "INSERT INTO creators (id, email, name, password_hash, role, timezone, created_at) "
+            "VALUES (1, 'old@example.com', 'Old', 'x', 'creator', 'UTC', '2024-01-02 03:04:05')"))  # fmt: skip
+        db.session.commit()
+        upgrade(revision="0011_accounts")
+        row = db.session.execute(text("SELECT email_verified_at, session_version FROM creators")).one()
+        assert (str(row[0]), row[1]) == ("2024-01-02 03:04:05", 0)
+        db.session.commit()  # the migration's ALTERs must not wait for this read's transaction
+        downgrade(revision="0010_outbox_rendered")
+        assert db.session.execute(text("SELECT count(*) FROM creators")).scalar() == 1
+        upgrade()
+        db.engine.dispose()
