@@ -412,3 +412,33 @@ def test_the_migration_keeps_existing_creators_selling_and_goes_back(tmp_path):
         assert db.session.execute(text("SELECT count(*) FROM creators")).scalar() == 1
         upgrade()
         db.engine.dispose()
+
+
+# -- hostile input ---------------------------------------------------------------------------------------------------
+
+ODD_VALUES = ["", "\x00", "a" * 5000, "é" * 300, "\u202e", "0" * 40, "<script>", " ", "１２３４５６"]
+
+
+@pytest.mark.parametrize("value", ODD_VALUES, ids=range(len(ODD_VALUES)))
+def test_odd_input_to_the_account_forms_gets_an_answer_not_an_error(app, client, value):
+    signup(client, "ada@example.com")
+    token = csrf_token(client, "/account")
+    posts = [
+        ("/account/profile", {"name": value}),
+        ("/account/email", {"new_email": value, "password": value}),
+        ("/account/password", {"current_password": PASSWORD, "new_password": value, "new_password_again": value}),
+        ("/account/tokens", {"name": value, "password": value}),
+        ("/account/2fa", {"action": "confirm", "code": value}),
+        ("/account/2fa", {"action": value, "code": value}),
+    ]
+    for path, form in posts:
+        response = client.post(path, data={"csrf_token": token, **form})
+        assert response.status_code < 500 and response.status_code != 200 or path == "/account/profile", path
+    visitor = app.test_client()
+    for path, form in [("/login", {"email": value, "password": value}), ("/forgot", {"email": value}),
+                       ("/signup", {"email": value, "name": value, "password": value, "timezone": value})]:  # fmt: skip
+        assert visitor.post(path, data={"csrf_token": csrf_token(visitor, "/login"), **form}).status_code < 500, path
+    for path in ("/reset/", "/confirm/"):
+        for token_text in (value.replace("\x00", "%00"), "%ED%A0%80", "%FF" * 10):
+            assert visitor.get(path + token_text).status_code in (400, 404)
+    assert log_in(app.test_client(), "ada@example.com", PASSWORD).status_code == 302  # nothing changed
