@@ -167,10 +167,11 @@ def test_new_api_tokens_need_a_fresh_code_and_bearer_tokens_are_unaffected(app, 
     secret, codes = enrolled
     fresh_step()
     password_step(client)
-    send_code(client, code(secret))
+    login_code = code(secret)
+    send_code(client, login_code)
     token = csrf_token(client, "/account")
     for value, message in (("", "That code is not right."), (codes[2], "That code is not right."),
-                           (code(secret), "That code was just used.")):  # fmt: skip
+                           (login_code, "That code was just used.")):  # fmt: skip
         refused = client.post("/account/tokens", data={"csrf_token": token, "name": "Zapier", "code": value})
         assert refused.status_code == 401 and message in page(refused), value
     created = client.post("/account/tokens", data={"csrf_token": token, "name": "Zapier", "code": code(secret, 1)})
@@ -200,3 +201,21 @@ def test_turning_it_off_needs_a_code_and_the_operator_can_reset_it(app, client, 
         assert creator.totp_secret is None and db.session.scalar(select(RecoveryCode)) is None
     missing = app.test_cli_runner().invoke(args=["creators", "reset-2fa", "nobody@example.com"])
     assert missing.exit_code != 0 and "no creator with email nobody@example.com" in missing.output
+
+
+def test_new_recovery_codes_replace_the_old_ones(app, client, enrolled):
+    secret, old_codes = enrolled
+    fresh_step()
+    password_step(client)
+    send_code(client, code(secret))
+    with_recovery = client.post("/account/2fa", data={"csrf_token": csrf_token(client, "/account/2fa"),
+                                                      "action": "codes", "code": old_codes[0]})  # fmt: skip
+    assert with_recovery.status_code == 401  # a fresh code from the app, not a recovery code
+    response = client.post("/account/2fa", data={"csrf_token": csrf_token(client, "/account/2fa"),
+                                                 "action": "codes", "code": code(secret, 1)})  # fmt: skip
+    new_codes = re.findall(r"<li><code>([a-z2-9-]{19})</code></li>", page(response))
+    assert len(new_codes) == 10 and not set(new_codes) & set(old_codes)
+    other = app.test_client()
+    password_step(other)
+    assert send_code(other, old_codes[1]).status_code == 401
+    assert send_code(other, new_codes[0]).status_code == 302
