@@ -29,6 +29,9 @@ bp = Blueprint("auth", __name__)
 
 PENDING = "pending_second_factor"  # the session's note of a creator who gave the right password, for a short while
 PENDING_SECONDS = 300
+# The reset form answers no sooner than this, so that the time it takes (planning an email, or not) does not tell
+# whether the address has an account; log-in and sign-up are evened out by hashing a password either way.
+FORGOT_ANSWER_SECONDS = 0.2
 
 
 def _login_limit() -> str:
@@ -155,7 +158,9 @@ def confirm_email_link(token: str):
 @limiter.limit(_login_limit, methods=["POST"], key_func=_account_key, scope="login-account")
 def forgot():
     if request.method == "POST":
+        started = time.monotonic()
         request_password_reset(request.form.get("email", ""))
+        time.sleep(max(0.0, FORGOT_ANSWER_SECONDS - (time.monotonic() - started)))
         return render_template("auth/forgot.html", sent=True)
     return render_template("auth/forgot.html", sent=False)
 
