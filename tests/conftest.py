@@ -40,6 +40,8 @@ STRIPE_KEY = "sk_test_webinarpay"
 STRIPE_WEBHOOK_SECRET = "whsec_webinarpay_test"
 
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
+# The command line speaks the operator's language (LC_ALL, LANG); the tests read it in English whatever the machine's.
+os.environ["LC_ALL"] = "C.UTF-8"
 
 
 def pytest_configure(config) -> None:

@@ -231,3 +231,24 @@ def test_a_state_named_in_an_error_is_in_the_readers_language(app, client, publi
         answer = client.patch(f"/api/v1/sessions/{session_id}", json={"title": "New"},
                               headers={**headers, "Accept-Language": accept})  # fmt: skip
         assert answer.status_code == 409 and answer.get_json()["message"] == sentence
+
+
+def test_the_command_line_speaks_the_operators_language(app, monkeypatch):
+    runner = app.test_cli_runner()
+    for name in ("LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", "fr_FR.UTF-8")
+    missing = runner.invoke(args=["tokens", "create", "nobody@example.com"])
+    assert missing.exit_code == 1 and "aucun organisateur avec l’adresse nobody@example.com" in missing.output
+    weak = runner.invoke(args=["creators", "create", "ada@example.com", "--name", "Ada", "--password", "short"])
+    assert weak.exit_code == 1 and "Utilisez au moins 12" in weak.output  # the service's refusal, in French too
+    created = runner.invoke(args=["creators", "create", "ada@example.com", "--name", "Ada", "--password", PASSWORD])
+    assert created.exit_code == 0 and "organisateur" in created.output and "<ada@example.com>" in created.output
+
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    token = runner.invoke(args=["tokens", "create", "ada@example.com"])
+    assert token.exit_code == 0 and "API token for ada@example.com (shown once, store it now):" in token.output
+    monkeypatch.setenv("LC_ALL", "fr_CA.UTF-8")  # LC_ALL wins over LANG
+    token = runner.invoke(args=["tokens", "create", "ada@example.com"])
+    assert token.exit_code == 0 and "Jeton d’API pour ada@example.com" in token.output
+    assert token.output.strip().splitlines()[-1].startswith("wp_")  # the token stays the last line

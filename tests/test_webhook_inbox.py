@@ -80,10 +80,10 @@ def test_an_event_that_cannot_be_applied_yet_waits_and_is_retried(live_server, c
     listing = shop.app.test_cli_runner().invoke(args=["webhooks"])
     assert listing.exit_code == 1, listing.output
     assert "failed 1x" in listing.output and "SERVICE_UNAVAILABLE" in listing.output
-    assert "1 webhooks waiting, 1 of them failed" in listing.output
+    assert "1 webhook waiting, 1 of them failed" in listing.output
 
     retried = shop.app.test_cli_runner().invoke(args=["webhooks", "--retry-now"])  # PayPal is back
-    assert "1 failed webhooks due again now" in retried.output
+    assert "1 failed webhook due again now" in retried.output
     with shop.app.app_context():
         assert list(apply_webhooks().values()) == ["paid"]
     assert shop.order(checkout["order_id"])["status"] == "paid"

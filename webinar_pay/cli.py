@@ -3,18 +3,43 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import click
 from flask import Flask
 from flask.cli import AppGroup, with_appcontext
+from flask_babel import force_locale, ngettext
+from flask_babel import gettext as _
 
+from .locales import operator_locale
 from .services import ServiceError, ValidationError
 from .services.accounts import end_all_sessions, reset_two_factor
 from .services.creators import create_api_token, create_creator, find_creator, link_zoom_user, token_name
 
-creators_cli = AppGroup("creators", help="Manage creator accounts.")
-tokens_cli = AppGroup("tokens", help="Manage API tokens.")
+
+def in_operator_language(command: Callable) -> Callable:
+    """Run a command in the operator's language (`locales.operator_locale`): its output and the errors it shows."""
+
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        with force_locale(operator_locale()):
+            return command(*args, **kwargs)
+
+    return run
+
+
+class OperatorGroup(AppGroup):
+    """An AppGroup whose commands speak the operator's language."""
+
+    def command(self, *args, **kwargs):
+        register = super().command(*args, **kwargs)
+        return lambda command: register(in_operator_language(command))
+
+
+creators_cli = OperatorGroup("creators", help="Manage creator accounts.")
+tokens_cli = OperatorGroup("tokens", help="Manage API tokens.")
 
 
 @creators_cli.command("create")
@@ -29,7 +54,7 @@ def create_creator_command(email: str, name: str, password: str, timezone: str, 
         creator = create_creator(email, name, password, timezone, locale, verified=True)
     except ValidationError as error:
         raise click.ClickException("; ".join(f"{field}: {text}" for field, text in error.fields.items())) from None
-    click.echo(f"created creator {creator.id} <{creator.email}>")
+    click.echo(_("created creator %(id)s <%(email)s>", id=creator.id, email=creator.email))
 
 
 @creators_cli.command("link-zoom")
@@ -43,13 +68,15 @@ def link_zoom_command(email: str, zoom_user: str) -> None:
     """
     creator = find_creator(email)
     if creator is None:
-        raise click.ClickException(f"no creator with email {email}")
+        raise click.ClickException(_("no creator with email %(email)s", email=email))
     try:
         link_zoom_user(creator, zoom_user, by_operator=True)
     except ServiceError as error:
         raise click.ClickException(error.message) from None
     shown = f" <{creator.zoom_user_email}>" if creator.zoom_user_email else ""
-    click.echo(f"linked creator {creator.email} to Zoom user {creator.zoom_user_id}{shown}")
+    click.echo(
+        _("linked creator %(email)s to Zoom user %(user)s", email=creator.email, user=f"{creator.zoom_user_id}{shown}")
+    )
 
 
 @creators_cli.command("reset-2fa")
@@ -59,12 +86,18 @@ def reset_two_factor_command(email: str) -> None:
     sessions. Check who is asking first: this leaves the account behind its password alone."""
     creator = find_creator(email)
     if creator is None:
-        raise click.ClickException(f"no creator with email {email}")
+        raise click.ClickException(_("no creator with email %(email)s", email=email))
     was_on = creator.has_two_factor
     reset_two_factor(creator)
     end_all_sessions(creator)
-    state = "turned off" if was_on else "was already off; any unfinished set-up forgotten"
-    click.echo(f"two-factor authentication for {creator.email}: {state}; every session of the account ended")
+    if was_on:
+        said = _("two-factor authentication for %(email)s: turned off; every session of the account ended")
+    else:
+        said = _(
+            "two-factor authentication for %(email)s: was already off; any unfinished set-up forgotten; every "
+            "session of the account ended"
+        )
+    click.echo(said % {"email": creator.email})
 
 
 @tokens_cli.command("create")
@@ -74,17 +107,18 @@ def create_token_command(email: str, name: str) -> None:
     """Create an API token for a creator; the token is printed once, as the last line."""
     creator = find_creator(email)
     if creator is None:
-        raise click.ClickException(f"no creator with email {email}")
+        raise click.ClickException(_("no creator with email %(email)s", email=email))
     try:
         token = create_api_token(creator, token_name(name))
     except ValidationError as error:
         raise click.ClickException(error.message) from None
-    click.echo(f"API token for {creator.email} (shown once, store it now):")
+    click.echo(_("API token for %(email)s (shown once, store it now):", email=creator.email))
     click.echo(token)
 
 
 @click.command("worker")
 @click.option("--check", is_flag=True, help="Say when a worker last beat; exit 1 when none did lately, 0 otherwise.")
+@in_operator_language
 def worker_command(check: bool) -> None:
     """Run the scheduler ticks (webhooks, holds, refunds, enrolments, emails) in the foreground."""
     from flask import current_app
@@ -97,7 +131,12 @@ def worker_command(check: bool) -> None:
         try:
             status = worker_status()
         except SQLAlchemyError as error:
-            click.echo(f"cannot read the worker heartbeats: {type(error).__name__} (is the database up and migrated?)")
+            click.echo(
+                _(
+                    "cannot read the worker heartbeats: %(error)s (is the database up and migrated?)",
+                    error=type(error).__name__,
+                )
+            )
             raise SystemExit(1) from None
         click.echo(status.describe())
         raise SystemExit(0 if status.ok else 1)
@@ -120,16 +159,25 @@ def tick_command() -> None:
 @with_appcontext
 @click.option("--from", "start", required=True, type=click.DateTime(["%Y-%m-%d"]), help="First day (UTC), inclusive.")
 @click.option("--to", "end", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Last day (UTC), inclusive.")
+@in_operator_language
 def reconcile_command(start: datetime, end: datetime) -> None:
     """List payments where our records and the provider's disagree, for orders paid between two dates."""
     from .services.refunds import reconcile
 
     if end < start:
-        raise click.BadParameter("--to is before --from", param_hint="--to")
+        raise click.BadParameter(_("--to is before --from"), param_hint="--to")
     mismatches = reconcile(start.replace(tzinfo=UTC), end.replace(tzinfo=UTC) + timedelta(days=1))
     for m in mismatches:
         click.echo(f"order {m.order_id}\t{m.provider} {m.payment_ref}\t{m.problem}\tours: {m.ours}\ttheirs: {m.theirs}")
-    click.echo(f"{len(mismatches)} differences between {start:%Y-%m-%d} and {end:%Y-%m-%d}")
+    click.echo(
+        ngettext(
+            "%(num)d difference between %(start)s and %(end)s",
+            "%(num)d differences between %(start)s and %(end)s",
+            len(mismatches),
+            start=f"{start:%Y-%m-%d}",
+            end=f"{end:%Y-%m-%d}",
+        )
+    )
     if mismatches:
         raise SystemExit(1)
 
@@ -137,13 +185,15 @@ def reconcile_command(start: datetime, end: datetime) -> None:
 @click.command("webhooks")
 @with_appcontext
 @click.option("--retry-now", is_flag=True, help="Make the failed ones due at once (once their cause is fixed).")
+@in_operator_language
 def webhooks_command(retry_now: bool) -> None:
     """List the payment webhooks received but not applied yet; exits 1 when some have failed."""
     from .models import utcnow
     from .services.inbox import retry_webhooks_now, waiting_webhooks
 
     if retry_now:
-        click.echo(f"{retry_webhooks_now()} failed webhooks due again now")
+        due = retry_webhooks_now()
+        click.echo(ngettext("%(num)d failed webhook due again now", "%(num)d failed webhooks due again now", due))
     rows = waiting_webhooks()
     now = utcnow()
     for row in rows:
@@ -151,7 +201,14 @@ def webhooks_command(retry_now: bool) -> None:
         state = f"failed {row.attempts}x, next try {row.next_attempt_at:%Y-%m-%d %H:%M:%S} UTC: {row.last_error}"
         click.echo(f"{row.provider} {row.event_id}\treceived {age} s ago\t{state if row.attempts else 'waiting'}")
     failed = sum(1 for row in rows if row.attempts)
-    click.echo(f"{len(rows)} webhooks waiting, {failed} of them failed")
+    click.echo(
+        ngettext(
+            "%(num)d webhook waiting, %(failed)d of them failed",
+            "%(num)d webhooks waiting, %(failed)d of them failed",
+            len(rows),
+            failed=failed,
+        )
+    )
     if failed:
         raise SystemExit(1)
 
