@@ -379,6 +379,8 @@ def test_deleting_an_account_erases_its_attendees_and_logs_it_out(shop):
     order_id = shop.paid_order(past)["order_id"]
     shop.move_to_past(past, days=2)
     browser = shop.dashboard()
+    account = browser.get(f"{shop.url}/account", timeout=10).text
+    assert 'id="delete-account"' in account and 'href="/account/delete"' in account
     page = browser.get(f"{shop.url}/account/delete", timeout=10).text
     assert "cannot be deleted yet" not in page
 
