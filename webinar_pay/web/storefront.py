@@ -16,6 +16,7 @@ from ..services.payments import provider as get_provider
 from ..services.payments import providers
 from ..services.paypal_checkout import buyer_returned
 from ..services.refunds import self_cancel as self_cancel_service
+from ..services.refunds import self_cancel_problem, self_cancel_refund
 from ..services.sessions import public_session, upcoming_sessions
 from ..services.state import ConcurrentUpdate
 from ..services.tickets import join_token, order_for_join_token, order_for_ticket_token, ticket_token
@@ -181,9 +182,26 @@ def checkout_cancelled(token: str):
     return _private(redirect(url_for(".ticket", token=token), code=303))
 
 
+@bp.get("/t/<token>/cancel")
+def confirm_self_cancel(token: str):
+    """What cancelling will do (the refund, the email, the seat), for the attendee to confirm first."""
+    order = _ticket_order(token)
+    problem = self_cancel_problem(order)
+    if problem:
+        page = render_template("storefront/cancel_refused.html", message=problem, token=token)
+        return _private(current_app.make_response((page, 409)))
+    page = render_template(
+        "storefront/cancel_confirm.html", order=order, session=order.session, token=token,
+        refund=self_cancel_refund(order),
+    )  # fmt: skip
+    return _private(current_app.make_response(page))
+
+
 @bp.post("/t/<token>/cancel")
 def self_cancel(token: str):
     order = _ticket_order(token)
+    if request.form.get("confirm") != "yes":  # the ticket's button leads to the confirmation, never straight here
+        return redirect(url_for(".confirm_self_cancel", token=token), code=303)
     try:
         self_cancel_service(order)
     except ServiceError as error:
