@@ -106,6 +106,7 @@ def test_a_creator_types_the_amount_and_confirms_a_partial_then_a_full_refund(sh
     assert asked.status_code == 200 and "Refund €15.00 to Bo Buyer?" in text
     assert "€15.00 goes back to Bo Buyer (bo@example.com) through Stripe." in text
     assert "Bo Buyer keeps the seat, the join link and the reminders" in text and "€40.00 left to refund" in text
+    assert "Bo Buyer gets an email saying how much was refunded." in text
     assert shop.refunds(order_id) == []  # nothing sent before the creator confirms
     confirmed = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', asked.text))
     assert confirmed["amount"] == "15.00" and confirmed["confirm"] == "yes"

@@ -46,7 +46,7 @@ from . import Conflict, ServiceError, ValidationError
 from .enrollment import cancel_enrollment, cancel_session_enrollments
 from .jobs import backoff, claim_each, claim_one, worker_context
 from .outbox.kinds import REFUND
-from .outbox.planning import cancel_messages, session_cancelled
+from .outbox.planning import cancel_messages, plan_partial_refund_message, session_cancelled
 from .payments import provider as get_provider
 from .seats import give_seat_back, lock_order
 from .state import transition, transition_all
@@ -364,6 +364,8 @@ def _settle(refund: Refund, status: RefundStatus, actor: str) -> None:
         _refund_in_full(order, actor, _("Refunded %(amount)s (%(ref)s).", amount=amount, ref=ref))
     else:
         note(order, actor, _("Refunded %(amount)s (%(ref)s).", amount=amount, ref=ref))
+        if order.status == OrderStatus.PAID:
+            plan_partial_refund_message(order, refund.id)
 
 
 def _succeeded(order: Order) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -31,10 +31,12 @@ from ..tickets import join_link, ticket_url
 from .kinds import (
     INVITE_KINDS,
     NOTICES,
+    PARTIAL_REFUND,
     REFUND,
     REMINDER,
     TEMPLATES,
     ends_at,
+    partial_refund_id,
     reminder_kind,
     reminder_minutes,
     template_of,
@@ -68,9 +70,12 @@ def _when(moment: datetime, zone: str) -> str:
 
 
 def _context(
-    kind: str, order: Order, session: LiveSession, creator: Creator, join_url: str | None, ticket: str
+    kind: str, order: Order, session: LiveSession, creator: Creator, join_url: str | None, ticket: str, now: datetime
 ) -> dict[str, Any]:
     minutes = reminder_minutes(kind)
+    # The self-cancellation deadline, as refunds.cancellation_deadline computes it (which sits above the outbox).
+    hours = session.cancellation_hours
+    deadline = None if hours is None else session.starts_at - timedelta(hours=hours)
     reply_to = creator.reply_to or creator.email
     starts_local = _when(session.starts_at, session.timezone)
     starts_attendee = _when(session.starts_at, order.timezone) if order.timezone else ""
@@ -98,7 +103,18 @@ def _context(
         "feedback_url": f"mailto:{reply_to}?subject=" + quote(_("Feedback: %(title)s", title=session.title)),
         "lead_time": _lead_time(minutes) if minutes is not None else "",
         "refund_reason": _refund_reason(order) if template_of(kind) == REFUND else "",
+        "free": not order.amount,
+        # Until when the attendee may cancel from their ticket (in their own zone when known); "" when they cannot.
+        "cancel_until": _when(deadline, order.timezone or session.timezone) if deadline and now < deadline else "",
+        "refund_amount": _partial_refund_amount(kind, order) if template_of(kind) == PARTIAL_REFUND else "",
     }
+
+
+def _partial_refund_amount(kind: str, order: Order) -> str:
+    refund_id = partial_refund_id(kind)
+    refund = db.session.get(Refund, refund_id) if refund_id and order.id else None
+    amount = refund.amount if refund else order.amount // 2  # a preview shows half the price
+    return format_amount(amount, order.currency, locale=_language())
 
 
 def _refund_reason(order: Order) -> str:
@@ -145,7 +161,7 @@ def render_email(
 ) -> Email:
     """Subject, both bodies and the .ics of one message, from the templates under email/<kind>/."""
     creator = db.session.get(Creator, session.creator_id)
-    context = _context(kind, order, session, creator, join_url, ticket)
+    context = _context(kind, order, session, creator, join_url, ticket, now)
     folder = f"email/{template_of(kind)}"
     # One line; the no-break spaces of French typography stay (str.split would take them for blanks).
     subject = ASCII_BLANKS.sub(" ", render_template(f"{folder}/subject.txt", **context)).strip()

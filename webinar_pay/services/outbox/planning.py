@@ -46,6 +46,7 @@ from .kinds import (
     THANK_YOU,
     ends_at,
     later,
+    partial_refund_kind,
     reminder_kind,
     setting,
     template_of,
@@ -143,6 +144,12 @@ def plan_join_link_message(order: Order, now: datetime | None = None) -> bool:
         return False  # it has not been written yet, and will carry the link itself
     _arm(rows, order, JOIN_LINK, now, sequence=confirmation.ics_sequence)
     return True
+
+
+def plan_partial_refund_message(order: Order, refund_id: int, now: datetime | None = None) -> None:
+    """Part of the payment went back and the seat stays: tell the attendee how much. The caller commits."""
+    rows = _rows(order)
+    _arm(rows, order, partial_refund_kind(refund_id), now or utcnow())
 
 
 # -- changes to many messages at once ---------------------------------------------------------------------------------
