@@ -92,6 +92,7 @@ def from_environment(instance_path: str) -> dict:
         "RATELIMIT_ENABLED": _bool("RATELIMIT_ENABLED", True),
         "RATELIMIT_LOGIN": env("RATELIMIT_LOGIN", "10 per minute"),
         "RATELIMIT_CHECKOUT": env("RATELIMIT_CHECKOUT", "20 per minute;200 per hour"),
+        "RATELIMIT_RESEND": env("RATELIMIT_RESEND", "3 per hour"),
         "SEAT_HOLD_MINUTES": _int("SEAT_HOLD_MINUTES", 30),
         "HOLDS_PER_BUYER": _int("HOLDS_PER_BUYER", 2),
         "HOLDS_PER_CLIENT": _int("HOLDS_PER_CLIENT", 5),

@@ -18,14 +18,14 @@ from flask import current_app, render_template
 from flask_babel import force_locale, get_locale, ngettext
 from flask_babel import gettext as _
 from flask_mail import Message
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ...extensions import db
 from ...locales import DEFAULT_LOCALE
 from ...models import Creator, EnrollmentStatus, LiveSession, Order, OrderStatus, OutboxMessage, Refund, utcnow
 from ...money import format_amount
 from .. import NotFound
-from ..ics import Invitation, build_ics
+from ..ics import CalendarLinks, Invitation, build_ics, calendar_links
 from ..jobs import worker_context
 from ..tickets import join_link, ticket_url
 from .kinds import (
@@ -180,6 +180,23 @@ def render_email(
         url = join_link(order) if order.id else join_url or ticket
         email.ics = build_ics(_invitation(order, session, creator, url, sequence, cancelled), now)
     return email
+
+
+def ticket_invitation(order: Order, now: datetime | None = None) -> str:
+    """The order's calendar entry as its emails carry it (same UID, latest SEQUENCE, the join link, never the
+    ticket), for the ticket page's download: importing it updates the entry an email already added."""
+    session = db.session.get(LiveSession, order.session_id)
+    creator = db.session.get(Creator, session.creator_id)
+    sequence = db.session.scalar(select(func.max(OutboxMessage.ics_sequence)).where(OutboxMessage.order_id == order.id))
+    url = join_link(order)
+    return build_ics(_invitation(order, session, creator, url, sequence or 0, cancelled=False), now or utcnow())
+
+
+def ticket_calendar_links(order: Order) -> CalendarLinks:
+    session = db.session.get(LiveSession, order.session_id)
+    url = join_link(order)
+    details = _("Your place: %(url)s", url=url)
+    return calendar_links(session.title, session.starts_at, ends_at(session), details, url)
 
 
 def compose(message: OutboxMessage, now: datetime | None = None) -> Email:

@@ -358,6 +358,22 @@ def resend(order: Order, kind: str = CONFIRMATION, now: datetime | None = None) 
     return rows[kind]
 
 
+def resend_tickets(session: LiveSession, email: str, now: datetime | None = None) -> int:
+    """An attendee lost their ticket: their confirmation (ticket and join links) goes again to `email`, the address
+    the seat was booked with, for every paid seat it holds at the session. The caller must answer the same whatever
+    this returns, so that nobody learns who booked a seat. Commits."""
+    orders = db.session.scalars(
+        select(Order).where(Order.session_id == session.id, Order.email == email, Order.status == OrderStatus.PAID)
+    ).all()
+    sent = 0
+    for order in orders:
+        with contextlib.suppress(Conflict, NotFound):  # being sent right now, or paid before the outbox existed
+            resend(order, CONFIRMATION, now)
+            sent += 1
+    db.session.commit()
+    return sent
+
+
 def delivery_log(session: LiveSession) -> dict[int, list[OutboxMessage]]:
     """Per order id, its messages in the order they are due."""
     rows = db.session.scalars(
