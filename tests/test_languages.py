@@ -11,11 +11,11 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 from flask_mail import Message  # noqa: F401 - the records below are Flask-Mail's
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from tests.conftest import PASSWORD, LiveShop, csrf_in, paypal_order_id, stripe_session_id
 from webinar_pay.extensions import db, mail
-from webinar_pay.models import Creator, Order, utcnow
+from webinar_pay.models import Creator, LiveSession, Order, utcnow
 from webinar_pay.services.refunds import alert_dispute
 
 FRENCH = "fr-FR,fr;q=0.9,en;q=0.5"
@@ -215,3 +215,16 @@ def _dispute_alert_language(app, client) -> None:
         [message] = outbox
         assert message.subject == "Paiement contesté\u00a0: Bo, «\u00a0Aquarelle\u00a0»"
         assert "a contesté son paiement de 25,00\u00a0€" in message.body
+
+
+def test_a_state_named_in_an_error_is_in_the_readers_language(app, client, published_session):
+    session_id, api = published_session()
+    with app.app_context():
+        db.session.execute(update(LiveSession).where(LiveSession.id == session_id).values(status="cancelled"))
+        db.session.commit()
+    headers = {"Authorization": f"Bearer {api.token}"}
+    for accept, sentence in [(FRENCH, "Une session annulée ne peut pas être modifiée."),
+                             (ENGLISH, "A cancelled session cannot be changed.")]:  # fmt: skip
+        answer = client.patch(f"/api/v1/sessions/{session_id}", json={"title": "New"},
+                              headers={**headers, "Accept-Language": accept})  # fmt: skip
+        assert answer.status_code == 409 and answer.get_json()["message"] == sentence

@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import current_app, url_for
+from flask import url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from sqlalchemy import case, false, func, or_, select
 
 from integrations.payments import CheckoutRequest, PaymentOutcome, PaymentState, ProviderError
 
+from ..config import settings
 from ..extensions import db, keep_loaded_across_commits
 from ..locales import DEFAULT_LOCALE
 from ..models import LiveSession, Order, OrderLog, OrderStatus, SessionStatus, get_by_id, utcnow
@@ -31,10 +32,12 @@ from .outbox.kinds import REFUND
 from .outbox.planning import cancel_messages, plan_messages
 from .payments import provider as get_provider
 from .payments import providers
+from .personal_data import record_consents
 from .refunds import plan_refund
 from .schemas import CheckoutInput, validate
 from .seats import give_seat_back, lock_order, take_seat
 from .state import ConcurrentUpdate, transition
+from .text import status_label
 from .tickets import ticket_token, ticket_url
 
 log = logging.getLogger(__name__)
@@ -43,6 +46,10 @@ log = logging.getLogger(__name__)
 # second still finds its seat when the webhook arrives.
 HOLD_GRACE = timedelta(minutes=2)
 CHECKOUT_PAGE_MARGIN = timedelta(minutes=1)
+
+
+# The purposes the buyer agreed to, and the page (or API path) they agreed on.
+Consents = tuple[tuple[str, ...], str] | None
 
 
 class SoldOut(ServiceError):
@@ -78,7 +85,7 @@ def client_hash(address: str | None) -> str | None:
     """What the hold limits keep of a buyer's network address: a keyed hash, never the address itself."""
     if not address:
         return None
-    key = current_app.config["SECRET_KEY"].encode()
+    key = settings().SECRET_KEY.encode()
     return hmac.new(key, f"client:{address}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
@@ -88,8 +95,8 @@ def _check_hold_limits(session_id: int, email: str, client: str | None, now: dat
     Called after `_take_seat` in the same transaction: the seat's update locks the session row on PostgreSQL
     (SQLite serialises writers), so two checkouts at once count each other's holds and cannot both pass.
     """
-    per_buyer = current_app.config["HOLDS_PER_BUYER"]
-    per_client = current_app.config["HOLDS_PER_CLIENT"] if client else 0
+    per_buyer = settings().HOLDS_PER_BUYER
+    per_client = settings().HOLDS_PER_CLIENT if client else 0
     if per_buyer <= 0 and per_client <= 0:
         return
     by_buyer = Order.email == email
@@ -138,6 +145,7 @@ class Buyer:
     email: str
     locale: str
     timezone: str | None
+    consents: Consents = None  # what the buyer agreed to, and on which page
 
 
 def _hold_seat(session: LiveSession, buyer: Buyer, provider_name: str, client: str | None) -> Order:
@@ -161,13 +169,15 @@ def _hold_seat(session: LiveSession, buyer: Buyer, provider_name: str, client: s
         provider=provider_name,
         status=OrderStatus.PENDING,
         holds_seat=True,
-        hold_expires_at=now + timedelta(minutes=current_app.config["SEAT_HOLD_MINUTES"]) + HOLD_GRACE,
+        hold_expires_at=now + timedelta(minutes=settings().SEAT_HOLD_MINUTES) + HOLD_GRACE,
         token_nonce=secrets.token_hex(16),
         client_hash=client,
     )
     db.session.add(order)
     db.session.flush()
     db.session.add(OrderLog(order_id=order.id, from_status=None, to_status=OrderStatus.PENDING, actor="buyer"))
+    if buyer.consents:
+        record_consents(order, session, *buyer.consents, now=now)
     db.session.commit()
     return order
 
@@ -182,6 +192,8 @@ def start_checkout(
     locale: Any = None,
     timezone: Any = None,
     default_locale: str = DEFAULT_LOCALE,
+    consents: Any = None,
+    consent_source: str = "",
 ) -> CheckoutStarted:
     """Hold a seat for the buyer and open the provider's hosted checkout for it.
 
@@ -190,12 +202,16 @@ def start_checkout(
     address (the web layer's `remote_addr`); with the email it bounds how many unpaid seats one buyer can hold at
     once (`HOLDS_PER_BUYER`, `HOLDS_PER_CLIENT`). `locale` is the buyer's language (`default_locale` when left out:
     the request's), in which the provider's page, the ticket page and every email of the order are shown;
-    `timezone` the buyer's own zone, shown in the emails next to the session's.
+    `timezone` the buyer's own zone, shown in the emails next to the session's. `consents` are the optional emails
+    the buyer ticked a box for, recorded with the order, its wording and `consent_source` (the page or API path they
+    were given on).
     """
-    raw = {"name": name, "email": email, "provider": provider_name, "locale": locale, "timezone": timezone}
+    raw = {"name": name, "email": email, "provider": provider_name, "locale": locale, "timezone": timezone,
+           "consents": consents}  # fmt: skip
     checked = validate(CheckoutInput, raw)
     provider_name = checked.provider or next(iter(providers()), "")
-    buyer = Buyer(checked.name, checked.email, checked.locale or default_locale, checked.timezone)
+    agreed = (tuple(dict.fromkeys(checked.consents)), consent_source) if checked.consents else None
+    buyer = Buyer(checked.name, checked.email, checked.locale or default_locale, checked.timezone, agreed)
     # The hot path of a flash sale: it commits twice around the provider's call and writes every value it
     # reads back, so nothing needs reloading after a commit.
     with keep_loaded_across_commits():
@@ -220,7 +236,7 @@ def _start_checkout(session: LiveSession, buyer: Buyer, provider_name: str, clie
         email=order.email,
         success_url=ticket_url(order) + "?from=checkout",
         # Stripe and PayPal send a buyer who gives up back here with a plain GET: the landing releases the seat.
-        cancel_url=current_app.config["BASE_URL"] + url_for("storefront.checkout_cancelled", token=ticket_token(order)),
+        cancel_url=settings().BASE_URL + url_for("storefront.checkout_cancelled", token=ticket_token(order)),
         expires_at=order.hold_expires_at - HOLD_GRACE + CHECKOUT_PAGE_MARGIN,
         idempotency_key=f"checkout-order-{order.id}-{order.token_nonce[:12]}",
         locale=order.locale,
@@ -301,7 +317,7 @@ def cancel_checkout(order: Order) -> None:
     A payment the provider took meanwhile is confirmed instead.
     """
     if order.status != OrderStatus.PENDING:
-        raise Conflict(_("This order is %(status)s.", status=order.status))
+        raise Conflict(_("This order is %(status)s.", status=status_label(order.status)))
     if order.provider_ref:
         try:
             state = get_provider(order.provider).cancel_checkout(order.provider_ref)

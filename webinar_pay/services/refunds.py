@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import current_app
 from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 from flask_mail import Message
@@ -27,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from integrations.payments import ProviderError
 from integrations.payments.stripe import DisputeNotice, StripeRefundNotice
 
+from ..config import settings
 from ..extensions import db, mail
 from ..limits import MAX_IDEMPOTENCY_KEY_LENGTH
 from ..locales import DEFAULT_LOCALE
@@ -50,6 +50,7 @@ from .outbox.planning import cancel_messages, plan_partial_refund_message, sessi
 from .payments import provider as get_provider
 from .seats import give_seat_back, lock_order
 from .state import transition, transition_all
+from .text import status_label
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +200,9 @@ def refund_order(
     order = _hold_order(order.id)
     if order.status not in REFUNDABLE or order.amount == 0 or order.payment_ref is None:
         db.session.rollback()
-        raise Conflict(_("Only a paid order can be refunded; this one is %(status)s.", status=order.status))
+        raise Conflict(
+            _("Only a paid order can be refunded; this one is %(status)s.", status=status_label(order.status))
+        )
     remaining = order.amount - refunded_so_far(order)
     if remaining <= 0:
         db.session.rollback()
@@ -276,7 +279,7 @@ def process_refunds(limit: int = 50, now: datetime | None = None) -> int:
 
 
 def _retry_delay(attempts: int) -> timedelta:
-    return backoff(attempts, current_app.config["REFUND_RETRY_BASE_SECONDS"], REFUND_RETRY_CAP.total_seconds())
+    return backoff(attempts, settings().REFUND_RETRY_BASE_SECONDS, REFUND_RETRY_CAP.total_seconds())
 
 
 def _send(refund_id: int, now: datetime, actor: str) -> bool:
@@ -471,7 +474,7 @@ def dispute_changed(order: Order, dispute: DisputeNotice, actor: str) -> str:
 def alert_dispute(order: Order, opened: bool) -> None:
     """Email the creator about a dispute. Best effort: the dashboard shows the dispute in any case."""
     session = order.session
-    base = current_app.config["BASE_URL"]
+    base = settings().BASE_URL
     with force_locale(session.creator.locale or DEFAULT_LOCALE):  # the creator's language, not the request's
         subject, text = _dispute_words(order, opened)
     body = f"{text}\n\n{base}/dashboard/orders/{order.id}"
@@ -492,7 +495,7 @@ def _dispute_words(order: Order, opened: bool) -> tuple[str, str]:
         )  # fmt: skip
     else:
         subject = _('Dispute closed: %(name)s, "%(title)s"', name=order.name, title=session.title)
-        text = _("The dispute is closed; the order is now %(status)s.", status=order.status)
+        text = _("The dispute is closed; the order is now %(status)s.", status=status_label(order.status))
     return subject, text
 
 
@@ -515,7 +518,7 @@ def self_cancel_problem(order: Order, now: datetime | None = None) -> str | None
     """Why the attendee cannot cancel this order themselves (in words for them), or None when they can."""
     deadline = cancellation_deadline(order.session)
     if order.status != OrderStatus.PAID:
-        return _("This order is %(status)s: there is nothing to cancel.", status=order.status)
+        return _("This order is %(status)s: there is nothing to cancel.", status=status_label(order.status))
     if deadline is None:
         return _("This session does not allow cancellations. Please contact the organiser.")
     if (now or utcnow()) >= deadline:

@@ -26,6 +26,7 @@ from .schemas import (
     read,
 )
 from .state import transition
+from .text import status_label
 from .timezones import NonexistentLocalTime, local_to_utc
 
 # The fields stored as they are read; null clears the optional ones among them (description, replay_url,
@@ -127,7 +128,7 @@ def create_session(creator: Creator, raw: Mapping[str, Any]) -> LiveSession:
 
 def update_session(session: LiveSession, raw: Mapping[str, Any]) -> LiveSession:
     if session.status in {SessionStatus.CANCELLED, SessionStatus.ENDED}:
-        raise Conflict(_("A %(status)s session cannot be changed.", status=session.status))
+        raise Conflict(_("A %(status)s session cannot be changed.", status=status_label(session.status)))
     fields = parse_session_fields(raw, current=session)
     if fields.get("capacity", session.capacity) < session.seats_taken:
         raise ValidationError(

@@ -95,3 +95,24 @@ def email_address(value: Any) -> str:
         return validate_email(address, check_deliverability=False).normalized.lower()
     except (TextError, EmailNotValidError):
         raise TextError(_("Enter a valid email address.")) from None
+
+
+def status_label(status: str) -> str:
+    """Order, session and enrolment states as people read them."""
+    labels = {
+        "draft": _("draft"),
+        "published": _("published"),
+        "ended": _("ended"),
+        "cancelled": _("cancelled"),
+        "pending": _("pending"),
+        "paid": _("paid"),
+        "refunded": _("refunded"),
+        "expired": _("expired"),
+        "failed": _("failed"),
+        "disputed": _("disputed"),
+        "enrolled": _("enrolled"),
+        "sending": _("sending"),
+        "sent": _("sent"),
+        "succeeded": _("succeeded"),
+    }
+    return labels.get(status, status)

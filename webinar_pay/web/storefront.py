@@ -7,6 +7,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from .. import limits
+from ..config import settings
 from ..extensions import db, limiter
 from ..locales import supported
 from ..models import Order, OrderStatus
@@ -18,6 +19,8 @@ from ..services.outbox.planning import resend_tickets
 from ..services.payments import provider as get_provider
 from ..services.payments import providers
 from ..services.paypal_checkout import buyer_returned
+from ..services.personal_data import CONSENT_PURPOSES, consent_wording
+from ..services.privacy import email_my_data
 from ..services.refunds import self_cancel as self_cancel_service
 from ..services.refunds import self_cancel_problem, self_cancel_refund
 from ..services.sessions import public_session, upcoming_sessions
@@ -33,7 +36,7 @@ bp = Blueprint("storefront", __name__)
 
 
 def _checkout_limit() -> str:
-    return current_app.config["RATELIMIT_CHECKOUT"]
+    return settings().RATELIMIT_CHECKOUT
 
 
 @bp.get("/")
@@ -52,6 +55,8 @@ def _render_session(session, errors=None, form=None, message=None, status=200, r
         message=message,
         resend_errors=resend_errors or {},
         resend_message=resend_message,
+        consent_choices=[(purpose, consent_wording(purpose, session)) for purpose in CONSENT_PURPOSES],
+        consents_ticked=form.getlist("consents") if form else [],
     ), status
 
 
@@ -61,7 +66,7 @@ def session_page(session_id: int):
 
 
 def _resend_limit() -> str:
-    return current_app.config["RATELIMIT_RESEND"]
+    return settings().RATELIMIT_RESEND
 
 
 def _resend_recipient() -> str:
@@ -107,6 +112,8 @@ def checkout(session_id: int):
             client_address=request.remote_addr,
             locale=supported(form.get("locale")) or current_language(),
             timezone=zone if zone and is_valid_timezone(zone) else None,
+            consents=form.getlist("consents") or None,
+            consent_source=url_for(".session_page", session_id=session.id),
         )
     except ServiceError as error:
         return _render_session(session, error.fields, form, error.message, error.http_status)
@@ -204,7 +211,7 @@ def join(token: str):
 @bp.get("/demo/room/<registrant_id>")
 def demo_room(registrant_id: str):
     """Demo mode's stand-in for a personal Zoom join page (no Zoom credentials configured)."""
-    if zoom_configured(current_app.config):
+    if zoom_configured(settings()):
         abort(404)
     return render_template("storefront/demo_room.html", registrant_id=registrant_id)
 
@@ -262,6 +269,16 @@ def self_cancel(token: str):
         page = render_template("storefront/cancel_refused.html", message=error.message, token=token)
         return _private(current_app.make_response((page, error.http_status)))
     return redirect(url_for(".ticket", token=token), code=303)
+
+
+@bp.post("/t/<token>/my-data")
+@limiter.limit("10 per hour")
+def my_data(token: str):
+    """The attendee asks for everything held about them: it is emailed to the order's address, at most once a day."""
+    order = _ticket_order(token)
+    email_my_data(order)
+    flash(_("Everything we hold about you is on its way to %(email)s, attached to an email.", email=order.email))
+    return _private(redirect(url_for(".ticket", token=token), code=303))
 
 
 @bp.route("/sandbox/pay/<ref>", methods=["GET", "POST"])

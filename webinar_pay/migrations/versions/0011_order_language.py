@@ -1,13 +1,13 @@
 """languages: the buyer's language and time zone on each order, the creator's language on each account
 
-Revision ID: 0013_order_language
+Revision ID: 0011_order_language
 Revises: 0010_outbox_rendered
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013_order_language"
+revision = "0011_order_language"
 down_revision = "0010_outbox_rendered"
 branch_labels = None
 depends_on = None
