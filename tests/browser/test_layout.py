@@ -114,6 +114,7 @@ def test_every_page_fits_the_screen_and_is_usable_with_a_keyboard(shop, new_page
         ("storefront", "/"),
         ("session", f"/s/{ids['paid']}"),
         ("session-free", f"/s/{ids['free']}"),
+        ("creator-page", "/c/ada-teacher"),
         ("ticket", checkout["ticket_url"].removeprefix(url)),
         ("ticket-cancel", checkout["ticket_url"].removeprefix(url) + "/cancel"),
         ("signup", "/signup"),

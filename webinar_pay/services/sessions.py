@@ -193,6 +193,20 @@ def public_session(session_id: int) -> LiveSession:
     return session
 
 
+def creator_public_sessions(creator: Creator, limit: int = 50) -> tuple[list[LiveSession], list[LiveSession]]:
+    """A creator's page: their sessions on sale, soonest first, and those that took place, latest first."""
+    now = utcnow()
+    mine = select(LiveSession).where(LiveSession.creator_id == creator.id)
+    upcoming = mine.where(LiveSession.status == SessionStatus.PUBLISHED, LiveSession.starts_at > now)
+    past = mine.where(
+        LiveSession.status.in_([SessionStatus.PUBLISHED, SessionStatus.ENDED]), LiveSession.starts_at <= now
+    )
+    return (
+        list(db.session.scalars(upcoming.order_by(LiveSession.starts_at).limit(limit))),
+        list(db.session.scalars(past.order_by(LiveSession.starts_at.desc()).limit(limit))),
+    )
+
+
 def upcoming_sessions(limit: int = 100) -> list[LiveSession]:
     return list(
         db.session.scalars(

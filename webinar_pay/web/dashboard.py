@@ -134,6 +134,7 @@ def profile():
         "reply_to": current_user.reply_to or "",
         "brand_colour": current_user.brand_colour or "", "logo_url": current_user.logo_url or "",
         "zoom_user": current_user.zoom_user_email or current_user.zoom_user_id or "",
+        "slug": current_user.slug or "", "bio": current_user.bio or "",
     }  # fmt: skip
     page = render_template(
         "dashboard/profile.html", values=values, errors=errors, timezones=all_timezones(), creator=current_user,

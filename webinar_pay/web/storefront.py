@@ -12,6 +12,7 @@ from ..extensions import db, limiter
 from ..locales import supported
 from ..models import Order, OrderStatus
 from ..services import ServiceError
+from ..services.creators import public_creator
 from ..services.enrollment import join_destination, ticket_stream
 from ..services.orders import cancel_checkout, start_checkout
 from ..services.outbox.compose import ticket_calendar_links, ticket_invitation
@@ -23,7 +24,7 @@ from ..services.personal_data import CONSENT_PURPOSES, consent_wording
 from ..services.privacy import email_my_data
 from ..services.refunds import self_cancel as self_cancel_service
 from ..services.refunds import self_cancel_problem, self_cancel_refund
-from ..services.sessions import public_session, upcoming_sessions
+from ..services.sessions import creator_public_sessions, public_session, upcoming_sessions
 from ..services.state import ConcurrentUpdate
 from ..services.text import TextError, email_address
 from ..services.tickets import join_token, order_for_join_token, order_for_ticket_token, ticket_token
@@ -63,6 +64,13 @@ def _render_session(session, errors=None, form=None, message=None, status=200, r
 @bp.get("/s/<int:session_id>")
 def session_page(session_id: int):
     return _render_session(public_session(session_id))
+
+
+@bp.get("/c/<slug>")
+def creator_page(slug: str):
+    creator = public_creator(slug)
+    upcoming, past = creator_public_sessions(creator)
+    return render_template("storefront/creator.html", creator=creator, upcoming=upcoming, past=past)
 
 
 def _resend_limit() -> str:
