@@ -4,15 +4,27 @@ publish."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ..extensions import db
 from ..limits import EARLIEST_START, LATEST_START
-from ..models import Creator, LiveSession, Platform, SessionStatus, get_by_id, utcnow
+from ..models import (
+    Creator,
+    LiveSession,
+    Order,
+    OrderStatus,
+    Platform,
+    Refund,
+    RefundStatus,
+    SessionStatus,
+    get_by_id,
+    utcnow,
+)
 from . import Conflict, NotFound, ValidationError
 from .enrollment import prepare_session_platform
 from .outbox.planning import move_messages
@@ -176,6 +188,39 @@ def creator_sessions(creator: Creator) -> list[LiveSession]:
             select(LiveSession).where(LiveSession.creator_id == creator.id).order_by(LiveSession.starts_at.desc())
         )
     )
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """The creator's sessions as the dashboard lists them, with what each brought in."""
+
+    upcoming: list[LiveSession]  # soonest first
+    past: list[LiveSession]  # latest first
+    takings: dict[int, int]  # session id -> paid and kept (refunds taken off), in the session's currency
+
+
+def creator_dashboard(creator: Creator) -> Dashboard:
+    sessions = creator_sessions(creator)
+    now = utcnow()
+    upcoming = sorted((s for s in sessions if s.starts_at > now), key=lambda s: s.starts_at)
+    past = [s for s in sessions if s.starts_at <= now]
+    kept = (OrderStatus.PAID, OrderStatus.DISPUTED)
+    mine = select(LiveSession.id).where(LiveSession.creator_id == creator.id)
+    paid = db.session.execute(
+        select(Order.session_id, func.sum(Order.amount))
+        .where(Order.session_id.in_(mine), Order.status.in_(kept))
+        .group_by(Order.session_id)
+    ).all()
+    refunded = db.session.execute(
+        select(Order.session_id, func.sum(Refund.amount))
+        .join(Refund, Refund.order_id == Order.id)
+        .where(Order.session_id.in_(mine), Order.status.in_(kept), Refund.status == RefundStatus.SUCCEEDED)
+        .group_by(Order.session_id)
+    ).all()
+    takings = {session_id: amount for session_id, amount in paid}
+    for session_id, amount in refunded:
+        takings[session_id] = takings.get(session_id, 0) - amount
+    return Dashboard(upcoming, past, takings)
 
 
 def creator_session(creator: Creator, session_id: int) -> LiveSession:

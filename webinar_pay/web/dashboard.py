@@ -31,8 +31,8 @@ from ..services.refunds import refund_order as refund_order_service
 from ..services.schemas import DEFAULT_REMINDER_OFFSETS, SESSION_FIELDS
 from ..services.sessions import (
     create_session,
+    creator_dashboard,
     creator_session,
-    creator_sessions,
     publish_session,
     update_session,
 )
@@ -145,7 +145,7 @@ def profile():
 
 @bp.get("/")
 def index():
-    return render_template("dashboard/index.html", sessions=creator_sessions(current_user))
+    return render_template("dashboard/index.html", dashboard=creator_dashboard(current_user))
 
 
 @bp.route("/sessions/new", methods=["GET", "POST"])
