@@ -58,6 +58,14 @@
     setTimeout(poll, delay);
   }
 
+  // The organiser's time only when it is not the visitor's own.
+  function hideSameZone() {
+    var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    document.querySelectorAll("[data-organiser-zone]").forEach(function (el) {
+      if (el.getAttribute("data-organiser-zone") === zone) el.hidden = true;
+    });
+  }
+
   // On phones the tables become one card per row: each cell is labelled with its column's heading.
   function labelTableCells() {
     document.querySelectorAll("table.list").forEach(function (table) {
@@ -80,6 +88,7 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     labelTableCells();
+    hideSameZone();
     showLocalTimes();
     preselectBrowserZone();
     fillBrowserZone();

@@ -166,3 +166,16 @@ def test_every_page_fits_the_screen_and_is_usable_with_a_keyboard(shop, new_page
     found = creator.evaluate(CHECKS)
     assert found["scrollWidth"] <= found["width"] and found["unlabelled"] == []
     screenshot(creator, f"layout-{size}-refund-confirm")
+
+
+def test_the_organisers_time_shows_only_when_it_is_not_the_visitors(shop, new_page):
+    server, ids, _checkout = shop
+    for zone, shown in (("Europe/Paris", False), ("America/Toronto", True)):  # the session is in Europe/Paris
+        page = new_page(timezone_id=zone)
+        page.goto(f"{server.url}/s/{ids['paid']}")
+        organiser = page.locator("dt", has_text="Organiser's time")
+        if shown:
+            expect(organiser).to_be_visible()
+        else:
+            expect(organiser).to_be_hidden()
+        expect(page.locator(".session-head .when time")).to_contain_text(zone.split("/")[1])
