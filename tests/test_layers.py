@@ -27,6 +27,8 @@ LOW = {
     "heartbeat",
     "health",
     "personal_data",
+    "totp",
+    "account_links",
 }
 # The flows, top to bottom as docs/architecture.md draws them: each imports only the flows below it.
 FLOWS = [
@@ -38,6 +40,7 @@ FLOWS = [
     "refunds",
     "sessions",
     "enrollment",
+    "accounts",
     "outbox",
     "creators",
 ]

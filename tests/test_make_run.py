@@ -25,7 +25,8 @@ def _creator_token(database_url: str) -> str:
 
     app = create_app(_base_config(database_url))
     with app.app_context():
-        token = create_api_token(create_creator("ada@example.com", "Ada Teacher", PASSWORD, "Europe/Paris"))
+        creator = create_creator("ada@example.com", "Ada Teacher", PASSWORD, "Europe/Paris", verified=True)
+        token = create_api_token(creator)
         db.engine.dispose()
     return token
 

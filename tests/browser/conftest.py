@@ -1,17 +1,21 @@
-"""The browser tests' fixtures: Debian's chromium through Playwright, a fresh context per person, screenshots."""
+"""What the browser journeys share: one headless Chromium per module, a fresh context per person, full-page
+screenshots under test-artifacts/browser/, and the creator's first steps (confirming the address through the dev
+mailbox, logging in). The test modules skip themselves when Debian's chromium is missing."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import expect, sync_playwright
+
+from webinar_pay.services.outbox.dispatch import dispatch_due
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -29,9 +33,7 @@ expect.set_options(timeout=TIMEOUT_MS)
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip("Debian's chromium is missing (run tests/install-test-packages.sh as root)")
+def browser() -> Iterator:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield browser
@@ -47,7 +49,7 @@ def new_page(browser):
     """
     contexts = []
 
-    def factory(locale: str = "en-GB", timezone_id: str = "Europe/Berlin", viewport: dict | None = None) -> Page:
+    def factory(locale: str = "en-GB", timezone_id: str = "Europe/Berlin", viewport: dict | None = None):
         context = browser.new_context(locale=locale, timezone_id=timezone_id, viewport=viewport or VIEWPORT)
         # Like the conftest's guard for Python sockets: the browser only talks to this machine.
         context.route(re.compile(r"^(?!https?://(127\.0\.0\.1|localhost)[:/])"), lambda route: route.abort())
@@ -67,7 +69,28 @@ def screenshot(request):
     folder = ARTIFACTS if backend in ("", "sqlite") else ARTIFACTS / backend
     folder.mkdir(parents=True, exist_ok=True)
 
-    def save(page: Page, name: str) -> None:
+    def save(page, name: str) -> None:
         page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
 
     return save
+
+
+def confirm_through_mailbox(page, server, address: str) -> None:
+    """Send the emails due (the worker's part), open the confirmation email in the dev mailbox and follow its link."""
+    with server.app.app_context():
+        dispatch_due()
+    page.goto(server.url + "/dev/mailbox/")
+    row = page.locator("#mailbox tbody tr", has_text=address).filter(has_text="Confirm your email address").first
+    row.get_by_role("link").click()
+    text = page.locator("pre.email-text").inner_text()
+    link = re.search(r"http://\S+/confirm/\S+", text)[0]
+    page.goto(link)
+    expect(page.locator(".flash").first).to_contain_text(f"{address} is confirmed")
+
+
+def log_in(page, server, email: str, password: str) -> None:
+    """The password step of logging in (a second step follows when two-factor authentication is on)."""
+    page.goto(server.url + "/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Log in").click()

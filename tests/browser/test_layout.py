@@ -79,7 +79,8 @@ def shop(live_server):
 
     server = live_server(demo=True)
     with server.app.app_context():
-        token = create_api_token(create_creator("ada@example.com", "Ada Teacher", PASSWORD, "Europe/Paris"))
+        creator = create_creator("ada@example.com", "Ada Teacher", PASSWORD, "Europe/Paris", verified=True)
+        token = create_api_token(creator)
     api = Api(server.url, token)
     ids = {}
     for key, price in (("paid", 2500), ("free", 0)):
@@ -155,6 +156,7 @@ def test_every_page_fits_the_screen_and_is_usable_with_a_keyboard(shop, new_page
         ("order", f"/dashboard/orders/{order}"),
         ("cancel-session", f"/dashboard/sessions/{session}/cancel"),
         ("profile", "/dashboard/profile"),
+        ("account", "/account"),
     ]:
         check_page(creator, url + path, name, size, screenshot)
 

@@ -1,7 +1,7 @@
 """storefront: each creator's public page address (/c/<slug>) and short bio
 
 Revision ID: 0014_storefront
-Revises: 0012_attendee_privacy
+Revises: 0013_accounts
 """
 
 import re
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014_storefront"
-down_revision = "0012_attendee_privacy"
+down_revision = "0013_accounts"
 branch_labels = None
 depends_on = None
 
