@@ -27,8 +27,9 @@ instance/.migrated: $(STAMP) $(COMPILED) $(wildcard webinar_pay/migrations/versi
 	$(VENV)/bin/flask --app app db upgrade
 	touch $@
 
+# The links the app sends (checkout returns, tickets, emails) follow the port it runs on, unless BASE_URL says otherwise.
 run: $(STAMP) $(COMPILED) instance/.migrated
-	$(VENV)/bin/flask --app app run --debug --port $${PORT:-5000}
+	BASE_URL="$${BASE_URL:-http://127.0.0.1:$${PORT:-5000}}" $(VENV)/bin/flask --app app run --debug --port $${PORT:-5000}
 
 worker: $(STAMP) $(COMPILED) instance/.migrated
 	$(VENV)/bin/flask --app app worker

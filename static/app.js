@@ -58,7 +58,37 @@
     setTimeout(poll, delay);
   }
 
+  // The organiser's time only when it is not the visitor's own.
+  function hideSameZone() {
+    var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    document.querySelectorAll("[data-organiser-zone]").forEach(function (el) {
+      if (el.getAttribute("data-organiser-zone") === zone) el.hidden = true;
+    });
+  }
+
+  // On phones the tables become one card per row: each cell is labelled with its column's heading.
+  function labelTableCells() {
+    document.querySelectorAll("table.list").forEach(function (table) {
+      var headings = Array.prototype.map.call(table.querySelectorAll("thead th"), function (th) {
+        return th.textContent.trim();
+      });
+      table.querySelectorAll("tbody tr").forEach(function (row) {
+        var column = 0;
+        Array.prototype.forEach.call(row.cells, function (cell) {
+          // A cell spanning rows (the delivery log's attendee) shifts the columns of the rows below it.
+          if (row.cells.length < headings.length && cell === row.cells[0] && column === 0) {
+            column = headings.length - row.cells.length;
+          }
+          if (!cell.hasAttribute("data-label")) cell.setAttribute("data-label", headings[column] || "");
+          column += cell.colSpan || 1;
+        });
+      });
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    labelTableCells();
+    hideSameZone();
     showLocalTimes();
     preselectBrowserZone();
     fillBrowserZone();

@@ -56,7 +56,8 @@ def test_the_join_link_leads_into_the_session_and_opens_nothing_else(shop, smtp)
     assert f'href="{join}"' in browser.get(shop.url + ticket, timeout=10).text  # the ticket page's button
 
     # Whoever gets the join link (a forwarded reminder, a shared calendar) cannot reach the ticket with it.
-    for path in (f"/t/{join_token}", f"/t/{join_token}/status", f"/t/{join_token}/cancelled"):
+    for suffix in ("", "/status", "/cancelled", "/cancel"):
+        path = f"/t/{join_token}{suffix}"
         assert browser.get(shop.url + path, timeout=10).status_code == 404, path
     csrf = csrf_in(browser.get(f"{shop.url}/s/{session_id}", timeout=10).text)
     for path in (f"/t/{join_token}/cancel", f"/t/{join_token}/release"):
@@ -82,9 +83,9 @@ def test_after_a_cancellation_neither_the_join_page_nor_the_invitation_carries_t
     join, ticket = _link(confirmation.text, "j", shop.url), _link(confirmation.text, "t", shop.url)
 
     browser = requests.Session()
-    csrf = csrf_in(browser.get(shop.url + ticket, timeout=10).text)
-    cancelled = browser.post(f"{shop.url}{ticket}/cancel", data={"csrf_token": csrf}, allow_redirects=False,
-                             timeout=10)  # fmt: skip
+    csrf = csrf_in(browser.get(f"{shop.url}{ticket}/cancel", timeout=10).text)  # the question the button leads to
+    cancelled = browser.post(f"{shop.url}{ticket}/cancel", data={"csrf_token": csrf, "confirm": "yes"},
+                             allow_redirects=False, timeout=10)  # fmt: skip
     assert cancelled.status_code == 303 and shop.order(order_id)["status"] == "refunded"
     page = browser.get(shop.url + join, timeout=10)
     assert page.status_code == 403 and "/t/" not in page.text

@@ -21,6 +21,7 @@ LOW = {
     "payments",
     "schemas",
     "text",
+    "markdown",
     "timezones",
     "ics",
     "heartbeat",

@@ -13,6 +13,7 @@ from tests.test_web import csrf_token, new_session_form, signup
 from webinar_pay.limits import (
     EARLIEST_START,
     LATEST_START,
+    MAX_BIO_LENGTH,
     MAX_CANCELLATION_HOURS,
     MAX_CAPACITY,
     MAX_DESCRIPTION_LENGTH,
@@ -26,6 +27,7 @@ from webinar_pay.limits import (
     MAX_PRICE,
     MAX_REMINDER_OFFSET,
     MAX_REMINDERS,
+    MAX_SLUG_LENGTH,
     MAX_TITLE_LENGTH,
     MAX_TOKEN_LENGTH,
     MAX_TOKEN_NAME_LENGTH,
@@ -34,6 +36,7 @@ from webinar_pay.limits import (
     MAX_ZOOM_MEETING_ID_DIGITS,
     MIN_PASSWORD_LENGTH,
     MIN_REMINDER_OFFSET,
+    MIN_SLUG_LENGTH,
     MIN_ZOOM_MEETING_ID_DIGITS,
 )
 
@@ -96,6 +99,11 @@ def test_readme_states_the_limits_the_code_applies():
             "by the `zxcvbn` package, not the account's email or name",
         ),
         ("an API token's name (account page)", f"1 to {MAX_TOKEN_NAME_LENGTH} characters, one line"),
+        (
+            "a creator's page address (`/c/<slug>`)",
+            f"{MIN_SLUG_LENGTH} to {MAX_SLUG_LENGTH} lower-case letters, digits and single hyphens, unique",
+        ),
+        ("a creator's bio", f"{MAX_BIO_LENGTH:,} characters; line breaks kept"),
         ("a bearer token", f"{MAX_TOKEN_LENGTH} characters; a longer one is no token (401)"),
         ("ids in paths", f"1 to {MAX_ID:,}; another is not found (404)"),
     ]

@@ -198,13 +198,16 @@ def test_creator_refunds_from_the_order_page_and_sees_the_history(shop):
     assert f'href="/dashboard/orders/{order_id}"' in listing
 
     page = browser.get(f"{shop.url}/dashboard/orders/{order_id}", timeout=10).text
-    assert 'id="refund-form"' in page and 'value="40.00"' in page
+    assert 'id="refund-form"' in page and 'value="40.00"' not in page  # typed, not prefilled
     token = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]
     key = re.search(r'name="idempotency_key" value="([^"]+)"', page)[1]
     form = {"csrf_token": token, "idempotency_key": key, "amount": "10.00"}
 
     bad = browser.post(f"{shop.url}/dashboard/orders/{order_id}/refund", data={**form, "amount": "ten"}, timeout=10)
     assert bad.status_code == 422 and 'aria-invalid="true"' in bad.text
+    asked = browser.post(f"{shop.url}/dashboard/orders/{order_id}/refund", data=form, timeout=10)
+    assert asked.status_code == 200 and 'id="confirm-refund"' in asked.text and shop.refunds(order_id) == []
+    form["confirm"] = "yes"
     done = browser.post(f"{shop.url}/dashboard/orders/{order_id}/refund", data=form, timeout=10)
     assert done.status_code == 200 and "Refunded €10.00." in done.text
     again = browser.post(f"{shop.url}/dashboard/orders/{order_id}/refund", data=form, timeout=10)  # double submit
@@ -340,17 +343,21 @@ def test_refund_and_dispute_events_for_unknown_payments_are_recorded_only(stripe
 
 
 def _cancel_from_ticket(ticket_url: str) -> requests.Response:
-    """Press the cancel button, or (when the page shows none) post the form anyway, as a stale tab would."""
+    """Press the cancel button and confirm, or (when the page shows none) post the confirmation anyway, as a stale
+    tab would."""
     browser = requests.Session()
     page = browser.get(ticket_url, timeout=10).text
+    if 'id="self-cancel"' in page:
+        page = browser.get(ticket_url + "/cancel", timeout=10).text
+        assert 'id="confirm-self-cancel"' in page, page
     found = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    if found is None:  # no form on the ticket: take a valid token from the sales page
+    if found is None:  # no form on the page: take a valid token from the sales page
         page = browser.get(ticket_url.split("/t/")[0] + "/", timeout=10).text
         session_link = re.search(r'href="(/s/\d+)"', page)[1]
         found = re.search(
             r'name="csrf_token" value="([^"]+)"', browser.get(ticket_url.split("/t/")[0] + session_link).text
         )
-    return browser.post(ticket_url + "/cancel", data={"csrf_token": found[1]}, timeout=30)
+    return browser.post(ticket_url + "/cancel", data={"csrf_token": found[1], "confirm": "yes"}, timeout=30)
 
 
 def test_self_cancel_within_the_policy_refunds_automatically(shop):
@@ -563,6 +570,7 @@ def test_an_amount_no_integer_can_hold_is_refused_with_a_message(shop):
         "csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', page)[1],
         "idempotency_key": re.search(r'name="idempotency_key" value="([^"]+)"', page)[1],
         "amount": "1e999999",
+        "confirm": "yes",
     }
     refused = browser.post(f"{shop.url}/dashboard/orders/{order_id}/refund", data=form, timeout=10)
     assert refused.status_code == 422 and "too large" in refused.text

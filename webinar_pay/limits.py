@@ -21,6 +21,9 @@ MAX_TOKEN_NAME_LENGTH = 80  # an API token's label
 MAX_CODE_LENGTH = 40  # a TOTP or recovery code as typed, spaces and dashes included
 MAX_IDEMPOTENCY_KEY_LENGTH = 64  # a refund's `Idempotency-Key`, printable ASCII
 MAX_TOKEN_LENGTH = 200  # a bearer token that can be one of ours (they are about 50 characters)
+MIN_SLUG_LENGTH = 3  # a creator's page address, /c/<slug>
+MAX_SLUG_LENGTH = 50
+MAX_BIO_LENGTH = 2_000  # a creator's short bio, on their page
 
 # -- a session's numbers ---------------------------------------------------------------------------------------------
 

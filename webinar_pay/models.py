@@ -86,6 +86,9 @@ class Creator(UserMixin, db.Model):
     # theirs to sell. One creator per Zoom user.
     zoom_user_id: Mapped[str | None] = mapped_column(String(64), index=True, unique=True)
     zoom_user_email: Mapped[str | None] = mapped_column(String(MAX_EMAIL_LENGTH))
+    # The creator's public page, /c/<slug>: its address (lower-case letters, digits, hyphens) and a short bio.
+    slug: Mapped[str | None] = mapped_column(String(60), unique=True, index=True)
+    bio: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Set when the creator deleted their account: the row stays, anonymised, for the sessions' accounting.
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -44,12 +44,13 @@ def browser() -> Iterator:
 def new_page(browser):
     """`new_page()` -> a page in a fresh browser context: one context per person, so no shared cookies.
 
-    `new_page(locale="fr-FR", timezone_id="America/Toronto")`: a browser set to another language and zone.
+    `new_page(locale="fr-FR", timezone_id="America/Toronto")`: a browser set to another language and zone;
+    `viewport={"width": 390, "height": 844}`: a phone's screen.
     """
     contexts = []
 
-    def factory(locale: str = "en-GB", timezone_id: str = "Europe/Berlin"):
-        context = browser.new_context(locale=locale, timezone_id=timezone_id, viewport=VIEWPORT)
+    def factory(locale: str = "en-GB", timezone_id: str = "Europe/Berlin", viewport: dict | None = None):
+        context = browser.new_context(locale=locale, timezone_id=timezone_id, viewport=viewport or VIEWPORT)
         # Like the conftest's guard for Python sockets: the browser only talks to this machine.
         context.route(re.compile(r"^(?!https?://(127\.0\.0\.1|localhost)[:/])"), lambda route: route.abort())
         context.set_default_timeout(TIMEOUT_MS)

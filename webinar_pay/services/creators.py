@@ -4,6 +4,7 @@ import functools
 import hashlib
 import re
 import secrets
+import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,7 +17,15 @@ from zxcvbn.frequency_lists import FREQUENCY_LISTS
 from integrations.video import UserNotFound, VideoConfigurationError, VideoError, VideoUser
 
 from ..extensions import db
-from ..limits import MAX_EMAIL_LENGTH, MAX_PASSWORD_LENGTH, MAX_TOKEN_NAME_LENGTH, MIN_PASSWORD_LENGTH
+from ..limits import (
+    MAX_BIO_LENGTH,
+    MAX_EMAIL_LENGTH,
+    MAX_PASSWORD_LENGTH,
+    MAX_SLUG_LENGTH,
+    MAX_TOKEN_NAME_LENGTH,
+    MIN_PASSWORD_LENGTH,
+    MIN_SLUG_LENGTH,
+)
 from ..locales import DEFAULT_LOCALE, supported
 from ..models import ApiToken, Creator, get_by_id, utcnow
 from . import NotFound, ValidationError
@@ -128,8 +137,60 @@ def create_creator(
     creator = Creator(email=email, name=name, password_hash=hash_password(password), timezone=timezone, locale=locale)
     creator.email_verified_at = utcnow() if verified else None
     db.session.add(creator)
+    db.session.flush()
+    creator.slug = _free_slug(slug_for(name), creator.id)
     db.session.commit()
     return creator
+
+
+# -- the creator's public page, /c/<slug> ---------------------------------------------------------------------------
+
+SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+
+
+def slug_for(name: str) -> str:
+    """A page address from a name: 'Zoë Smith' -> 'zoe-smith' (the migration backfills the same way)."""
+    ascii_name = unicodedata.normalize("NFKD", name or "").encode("ascii", "ignore").decode()
+    base = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:40].strip("-")
+    return base if len(base) >= MIN_SLUG_LENGTH else f"creator-{base}".strip("-")
+
+
+def _slug_taken(slug: str, creator_id: int) -> bool:
+    return db.session.scalar(select(Creator.id).where(Creator.slug == slug, Creator.id != creator_id)) is not None
+
+
+def _free_slug(base: str, creator_id: int) -> str:
+    return base if not _slug_taken(base, creator_id) else f"{base}-{creator_id}"
+
+
+def public_creator(slug: str) -> Creator:
+    """The creator whose page is /c/<slug>; a deleted account has no page."""
+    creator = None
+    if isinstance(slug, str) and len(slug) <= MAX_SLUG_LENGTH and SLUG.fullmatch(slug):
+        creator = db.session.scalar(select(Creator).where(Creator.slug == slug, Creator.deleted_at.is_(None)))
+    if creator is None:
+        raise NotFound(_("No such page."))
+    return creator
+
+
+def _check_page(creator: Creator, raw: Mapping[str, str], errors: dict[str, str]) -> tuple[str | None, str | None]:
+    """The profile's page address and bio, when the form sends them (else unchanged)."""
+    slug, bio = creator.slug, creator.bio
+    if "slug" in raw:
+        slug = (raw.get("slug") or "").strip().lower()
+        if not (MIN_SLUG_LENGTH <= len(slug) <= MAX_SLUG_LENGTH and SLUG.fullmatch(slug)):
+            errors["slug"] = _(
+                "Use %(min)d to %(max)d lower-case letters, digits and single hyphens, such as ada-teacher.",
+                min=MIN_SLUG_LENGTH, max=MAX_SLUG_LENGTH,
+            )  # fmt: skip
+        elif _slug_taken(slug, creator.id):
+            errors["slug"] = _("Another creator's page has this address already.")
+    if "bio" in raw:
+        try:
+            bio = clean_text(raw.get("bio") or "", max_length=MAX_BIO_LENGTH, multiline=True, required=False) or None
+        except TextError as error:
+            errors["bio"] = str(error)
+    return slug, bio
 
 
 def find_creator(email: str) -> Creator | None:
@@ -237,9 +298,11 @@ def update_profile(creator: Creator, raw: Mapping[str, str]) -> Creator:
                 zoom_user = find_zoom_user(creator, wanted)
             except ValidationError as error:
                 errors.update(error.fields)
+    slug, bio = _check_page(creator, raw, errors)
     if errors:
         raise ValidationError(_("Please correct the marked fields."), fields=errors)
     creator.name, creator.timezone, creator.locale, creator.reply_to = name, timezone, locale, reply_to
+    creator.slug, creator.bio = slug, bio
     creator.brand_colour, creator.logo_url = colour, logo_url
     _set_zoom_user(creator, zoom_user)
     return creator

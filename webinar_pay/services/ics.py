@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import urlencode
 
 
 @dataclass(frozen=True)
@@ -82,3 +83,36 @@ def build_ics(invitation: Invitation, now: datetime) -> str:
         "END:VCALENDAR",
     ]
     return "\r\n".join(_fold(line) for line in lines) + "\r\n"
+
+
+@dataclass(frozen=True)
+class CalendarLinks:
+    """Add-to-calendar links for the web calendars that take an event in their address."""
+
+    google: str
+    outlook: str
+
+
+def calendar_links(title: str, starts_at: datetime, ends_at: datetime, details: str, location: str) -> CalendarLinks:
+    """Links that open Google Calendar and Outlook on the web with the event filled in (times in UTC)."""
+    google = "https://calendar.google.com/calendar/render?" + urlencode(
+        {
+            "action": "TEMPLATE",
+            "text": title,
+            "dates": f"{_stamp(starts_at)}/{_stamp(ends_at)}",
+            "details": details,
+            "location": location,
+        }
+    )
+    iso = "%Y-%m-%dT%H:%M:%SZ"
+    outlook = "https://outlook.live.com/calendar/0/action/compose?" + urlencode(
+        {
+            "rru": "addevent",
+            "subject": title,
+            "startdt": starts_at.astimezone(UTC).strftime(iso),
+            "enddt": ends_at.astimezone(UTC).strftime(iso),
+            "body": details,
+            "location": location,
+        }
+    )
+    return CalendarLinks(google=google, outlook=outlook)

@@ -20,7 +20,7 @@ from typing import Any
 from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 from flask_mail import Message
-from sqlalchemy import ColumnElement, func, insert, select, update
+from sqlalchemy import ColumnElement, case, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from integrations.payments import ProviderError
@@ -46,7 +46,7 @@ from . import Conflict, ServiceError, ValidationError
 from .enrollment import cancel_enrollment, cancel_session_enrollments
 from .jobs import backoff, claim_each, claim_one, worker_context
 from .outbox.kinds import REFUND
-from .outbox.planning import cancel_messages, session_cancelled
+from .outbox.planning import cancel_messages, plan_partial_refund_message, session_cancelled
 from .payments import provider as get_provider
 from .seats import give_seat_back, lock_order
 from .state import transition, transition_all
@@ -148,6 +148,34 @@ def _check_amount(amount, remaining: int) -> int:
             fields={"amount": _("Enter an amount between 1 and %(remaining)d.", remaining=remaining)},
         )
     return amount
+
+
+@dataclass(frozen=True)
+class RefundPreview:
+    """What a creator's refund would do, shown for them to confirm before anything is sent."""
+
+    amount: int
+    remaining: int
+
+    @property
+    def full(self) -> bool:
+        """Everything left goes back: the order becomes refunded (seat, access and reminders go)."""
+        return self.amount == self.remaining
+
+
+def preview_refund(order: Order, amount: int) -> RefundPreview:
+    """Check a refund the creator typed against what is left to give back, without sending or recording anything."""
+    if order.status not in REFUNDABLE or order.amount == 0 or order.payment_ref is None:
+        raise Conflict(_("Only a paid order can be refunded; this one is %(status)s.", status=order.status))
+    remaining = order.amount - refunded_so_far(order)
+    if remaining <= 0:
+        raise Conflict(_("This order has been refunded in full already."))
+    if not 0 < amount <= remaining:
+        raise ValidationError(
+            _("Please correct the marked fields."),
+            fields={"amount": _("Enter an amount up to %(remaining)s.", remaining=_money(remaining, order.currency))},
+        )
+    return RefundPreview(amount, remaining)
 
 
 def refund_order(
@@ -339,6 +367,8 @@ def _settle(refund: Refund, status: RefundStatus, actor: str) -> None:
         _refund_in_full(order, actor, _("Refunded %(amount)s (%(ref)s).", amount=amount, ref=ref))
     else:
         note(order, actor, _("Refunded %(amount)s (%(ref)s).", amount=amount, ref=ref))
+        if order.status == OrderStatus.PAID:
+            plan_partial_refund_message(order, refund.id)
 
 
 def _succeeded(order: Order) -> int:
@@ -484,26 +514,34 @@ def can_self_cancel(order: Order, now: datetime | None = None) -> bool:
     return order.status == OrderStatus.PAID and deadline is not None and (now or utcnow()) < deadline
 
 
+def self_cancel_problem(order: Order, now: datetime | None = None) -> str | None:
+    """Why the attendee cannot cancel this order themselves (in words for them), or None when they can."""
+    deadline = cancellation_deadline(order.session)
+    if order.status != OrderStatus.PAID:
+        return _("This order is %(status)s: there is nothing to cancel.", status=status_label(order.status))
+    if deadline is None:
+        return _("This session does not allow cancellations. Please contact the organiser.")
+    if (now or utcnow()) >= deadline:
+        return _("Cancellations with a refund closed %(n)d hours before the start.", n=order.session.cancellation_hours)
+    return None
+
+
+def self_cancel_refund(order: Order) -> int:
+    """What a self-cancellation gives back now: all that was paid and not refunded yet (0 for a free seat)."""
+    return order.amount - refunded_so_far(order) if order.payment_ref else 0
+
+
 def self_cancel(order: Order, now: datetime | None = None) -> Refund | None:
     """The attendee gives their seat back within the session's policy: refunded in full, automatically.
 
     The order is refunded at once (seat, access and emails go); the money follows, retried by the worker if the
     provider is down. Returns the refund (None for a free seat).
     """
-    now = now or utcnow()
     order = _hold_order(order.id)
-    deadline = cancellation_deadline(order.session)
-    if order.status != OrderStatus.PAID:
+    problem = self_cancel_problem(order, now)
+    if problem:
         db.session.rollback()
-        raise Conflict(_("This order is %(status)s: there is nothing to cancel.", status=status_label(order.status)))
-    if deadline is None:
-        db.session.rollback()
-        raise Conflict(_("This session does not allow cancellations. Please contact the organiser."))
-    if now >= deadline:
-        db.session.rollback()
-        raise Conflict(
-            _("Cancellations with a refund closed %(n)d hours before the start.", n=order.session.cancellation_hours)
-        )
+        raise Conflict(problem)
     remaining = order.amount - refunded_so_far(order)
     refund = plan_refund(order, "cancelled_by_attendee", remaining) if remaining > 0 and order.payment_ref else None
     _refund_in_full(order, "attendee", _("Cancelled by the attendee within the cancellation policy."))
@@ -526,6 +564,34 @@ class RefundProgress:
     @property
     def done(self) -> bool:
         return self.pending == 0 and not self.failed
+
+
+@dataclass(frozen=True)
+class CancellationPreview:
+    """What cancelling a session would do, shown for the creator to confirm."""
+
+    attendees: int  # paid seats (free ones too): each is cancelled and gets the cancellation email
+    refunds: int  # of those, the ones with money to give back
+    amount: int  # the money given back, in the session's currency
+    checkouts: int  # buyers paying right now: a payment that still arrives is refunded automatically
+
+
+def preview_cancellation(session: LiveSession) -> CancellationPreview:
+    outstanding = (
+        select(func.coalesce(func.sum(Refund.amount), 0))
+        .where(Refund.order_id == Order.id, Refund.status.in_(OUTSTANDING))
+        .scalar_subquery()
+    )
+    owed = case((Order.payment_ref.is_not(None), Order.amount - outstanding), else_=0)
+    attendees, refunds, amount = db.session.execute(
+        select(func.count(), func.count().filter(owed > 0), func.coalesce(func.sum(owed), 0)).where(
+            Order.session_id == session.id, Order.status == OrderStatus.PAID
+        )
+    ).one()
+    checkouts = db.session.scalar(
+        select(func.count()).where(Order.session_id == session.id, Order.status == OrderStatus.PENDING)
+    )
+    return CancellationPreview(attendees, refunds, amount, checkouts)
 
 
 def cancel_session(session: LiveSession, actor: str) -> int:

@@ -319,7 +319,8 @@ class SessionPatch(Input):
     title: Title = None
     description: Description | None = Field(
         None,
-        description="Free text of several lines (no control characters but tab and line breaks); null empties it.",
+        description="Markdown, shown on the session page (raw HTML is shown as text; links and same-site images only; "
+        "no control characters but tab and line breaks); null empties it.",
     )
     starts_at: StartsAt = None
     timezone: TimeZone = None

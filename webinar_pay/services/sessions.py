@@ -4,15 +4,27 @@ publish."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ..extensions import db
 from ..limits import EARLIEST_START, LATEST_START
-from ..models import Creator, LiveSession, Platform, SessionStatus, get_by_id, utcnow
+from ..models import (
+    Creator,
+    LiveSession,
+    Order,
+    OrderStatus,
+    Platform,
+    Refund,
+    RefundStatus,
+    SessionStatus,
+    get_by_id,
+    utcnow,
+)
 from . import Conflict, NotFound, ValidationError
 from .accounts import require_verified_email
 from .enrollment import prepare_session_platform
@@ -183,6 +195,39 @@ def creator_sessions(creator: Creator) -> list[LiveSession]:
     )
 
 
+@dataclass(frozen=True)
+class Dashboard:
+    """The creator's sessions as the dashboard lists them, with what each brought in."""
+
+    upcoming: list[LiveSession]  # soonest first
+    past: list[LiveSession]  # latest first
+    takings: dict[int, int]  # session id -> paid and kept (refunds taken off), in the session's currency
+
+
+def creator_dashboard(creator: Creator) -> Dashboard:
+    sessions = creator_sessions(creator)
+    now = utcnow()
+    upcoming = sorted((s for s in sessions if s.starts_at > now), key=lambda s: s.starts_at)
+    past = [s for s in sessions if s.starts_at <= now]
+    kept = (OrderStatus.PAID, OrderStatus.DISPUTED)
+    mine = select(LiveSession.id).where(LiveSession.creator_id == creator.id)
+    paid = db.session.execute(
+        select(Order.session_id, func.sum(Order.amount))
+        .where(Order.session_id.in_(mine), Order.status.in_(kept))
+        .group_by(Order.session_id)
+    ).all()
+    refunded = db.session.execute(
+        select(Order.session_id, func.sum(Refund.amount))
+        .join(Refund, Refund.order_id == Order.id)
+        .where(Order.session_id.in_(mine), Order.status.in_(kept), Refund.status == RefundStatus.SUCCEEDED)
+        .group_by(Order.session_id)
+    ).all()
+    takings = {session_id: amount for session_id, amount in paid}
+    for session_id, amount in refunded:
+        takings[session_id] = takings.get(session_id, 0) - amount
+    return Dashboard(upcoming, past, takings)
+
+
 def creator_session(creator: Creator, session_id: int) -> LiveSession:
     """A creator's own session; someone else's is reported as missing, never as forbidden."""
     session = get_by_id(LiveSession, session_id)
@@ -196,6 +241,20 @@ def public_session(session_id: int) -> LiveSession:
     if session is None or session.status == SessionStatus.DRAFT:
         raise NotFound(_("No such session."))
     return session
+
+
+def creator_public_sessions(creator: Creator, limit: int = 50) -> tuple[list[LiveSession], list[LiveSession]]:
+    """A creator's page: their sessions on sale, soonest first, and those that took place, latest first."""
+    now = utcnow()
+    mine = select(LiveSession).where(LiveSession.creator_id == creator.id)
+    upcoming = mine.where(LiveSession.status == SessionStatus.PUBLISHED, LiveSession.starts_at > now)
+    past = mine.where(
+        LiveSession.status.in_([SessionStatus.PUBLISHED, SessionStatus.ENDED]), LiveSession.starts_at <= now
+    )
+    return (
+        list(db.session.scalars(upcoming.order_by(LiveSession.starts_at).limit(limit))),
+        list(db.session.scalars(past.order_by(LiveSession.starts_at.desc()).limit(limit))),
+    )
 
 
 def upcoming_sessions(limit: int = 100) -> list[LiveSession]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime as babel_format_datetime
@@ -20,6 +21,7 @@ from ..extensions import babel, db, login_manager
 from ..models import Creator, get_by_id
 from ..money import format_amount
 from ..services import ServiceError
+from ..services.markdown import plain_text, render_markdown
 from ..services.text import status_label
 from .language import current_language
 
@@ -134,6 +136,9 @@ def init_app(app: Flask) -> None:
     app.add_template_global(status_label)
     app.add_template_global(platform_label)
     app.add_template_global(limits, "limits")  # the forms' maxlength, min and max
+    own_host = urlsplit(settings(app).BASE_URL).netloc
+    app.add_template_filter(lambda text: render_markdown(text, own_host), "markdown")
+    app.add_template_filter(plain_text, "plain_text")
 
     @app.context_processor
     def demo_mode_banner() -> dict:

@@ -20,13 +20,20 @@ from ..services.enrollment import failed_enrollments, retry_enrollment, retry_fa
 from ..services.orders import creator_order
 from ..services.personal_data import attendee_orders, export_json
 from ..services.privacy import erase_attendee, erasure_date, retention_days
-from ..services.refunds import cancel_session, refund_progress, refunded_so_far, retry_refund
+from ..services.refunds import (
+    cancel_session,
+    preview_cancellation,
+    preview_refund,
+    refund_progress,
+    refunded_so_far,
+    retry_refund,
+)
 from ..services.refunds import refund_order as refund_order_service
 from ..services.schemas import DEFAULT_REMINDER_OFFSETS, SESSION_FIELDS
 from ..services.sessions import (
     create_session,
+    creator_dashboard,
     creator_session,
-    creator_sessions,
     publish_session,
     update_session,
 )
@@ -128,6 +135,7 @@ def profile():
         "reply_to": current_user.reply_to or "",
         "brand_colour": current_user.brand_colour or "", "logo_url": current_user.logo_url or "",
         "zoom_user": current_user.zoom_user_email or current_user.zoom_user_id or "",
+        "slug": current_user.slug or "", "bio": current_user.bio or "",
     }  # fmt: skip
     page = render_template(
         "dashboard/profile.html", values=values, errors=errors, timezones=all_timezones(), creator=current_user,
@@ -138,7 +146,7 @@ def profile():
 
 @bp.get("/")
 def index():
-    return render_template("dashboard/index.html", sessions=creator_sessions(current_user))
+    return render_template("dashboard/index.html", dashboard=creator_dashboard(current_user))
 
 
 @bp.route("/sessions/new", methods=["GET", "POST"])
@@ -229,7 +237,7 @@ def _render_order(
         order=order,
         refunded=refunded,
         refundable=refundable,
-        values=values or {"amount": major_input_value(max(refundable, 0), order.currency)},
+        values=values or {},  # typed, never prefilled: a refund of everything is a choice, not a default
         errors=errors or {},
         idempotency_key=secrets.token_urlsafe(24),
         attendee_orders=attendee_orders(order),
@@ -250,6 +258,16 @@ def refund_order(order_id: int):
         amount = to_minor(request.form.get("amount", ""), order.currency)
     except MoneyError as error:
         return _render_order(order, request.form, {"amount": str(error)}, 422)
+    if request.form.get("confirm") != "yes":
+        try:
+            preview = preview_refund(order, amount)
+        except ServiceError as error:
+            return _render_order(order, request.form, error.fields or {"form": error.message}, error.http_status)
+        page = render_template(
+            "dashboard/refund_confirm.html", order=order, preview=preview,
+            amount_value=major_input_value(amount, order.currency), idempotency_key=request.form.get("idempotency_key"),
+        )  # fmt: skip
+        return page
     try:
         refund, _created = refund_order_service(
             order, amount, actor=f"creator {current_user.email}", key=request.form.get("idempotency_key") or None
@@ -266,12 +284,21 @@ def refund_order(order_id: int):
     return redirect(url_for(".order_detail", order_id=order_id))
 
 
+@bp.get("/sessions/<int:session_id>/cancel")
+def confirm_cancel(session_id: int):
+    """Who is refunded and who is emailed, for the creator to confirm before the session is cancelled."""
+    session = creator_session(current_user, session_id)
+    if session.status not in ("draft", "published") or session.has_started():
+        return redirect(url_for(".session_detail", session_id=session.id))
+    return render_template("dashboard/cancel_confirm.html", session=session, preview=preview_cancellation(session))
+
+
 @bp.post("/sessions/<int:session_id>/cancel")
 def cancel(session_id: int):
     session = creator_session(current_user, session_id)
     if request.form.get("confirm") != "yes":
         flash(_("Tick the box to confirm the cancellation."))
-        return redirect(url_for(".session_detail", session_id=session.id))
+        return redirect(url_for(".confirm_cancel", session_id=session.id))
     count = cancel_session(session, actor=f"creator {current_user.email}")
     flash(_("Session cancelled. %(n)d attendees are being refunded and told by email.", n=count))
     return redirect(url_for(".session_detail", session_id=session.id))

@@ -34,10 +34,11 @@ def message_label(kind: str) -> str:
         "session_moved": _("New time"),
         "cancelled": _("Cancellation"),
         "refund": _("Refund"),
+        "partial_refund": _("Partial refund"),
     }
     name, _sep, minutes = kind.partition(":")
     label = labels.get(name, name)
-    return _("%(label)s, %(n)s min before", label=label, n=minutes) if minutes else label
+    return _("%(label)s, %(n)s min before", label=label, n=minutes) if minutes and name == "reminder" else label
 
 
 @bp.get("/")

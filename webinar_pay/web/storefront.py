@@ -6,21 +6,27 @@ from flask import Blueprint, abort, current_app, flash, jsonify, redirect, rende
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from .. import limits
 from ..config import settings
 from ..extensions import db, limiter
 from ..locales import supported
 from ..models import Order, OrderStatus
 from ..services import ServiceError
+from ..services.creators import public_creator
 from ..services.enrollment import join_destination, ticket_stream
 from ..services.orders import cancel_checkout, start_checkout
+from ..services.outbox.compose import ticket_calendar_links, ticket_invitation
+from ..services.outbox.planning import resend_tickets
 from ..services.payments import provider as get_provider
 from ..services.payments import providers
 from ..services.paypal_checkout import buyer_returned
 from ..services.personal_data import CONSENT_PURPOSES, consent_wording
 from ..services.privacy import email_my_data
 from ..services.refunds import self_cancel as self_cancel_service
-from ..services.sessions import public_session, upcoming_sessions
+from ..services.refunds import self_cancel_problem, self_cancel_refund
+from ..services.sessions import creator_public_sessions, public_session, upcoming_sessions
 from ..services.state import ConcurrentUpdate
+from ..services.text import TextError, email_address
 from ..services.tickets import join_token, order_for_join_token, order_for_ticket_token, ticket_token
 from ..services.timezones import is_valid_timezone
 from ..services.video import zoom_configured
@@ -39,7 +45,8 @@ def index():
     return render_template("storefront/index.html", sessions=upcoming_sessions())
 
 
-def _render_session(session, errors=None, form=None, message=None, status=200):
+def _render_session(session, errors=None, form=None, message=None, status=200, resend_errors=None,
+                    resend_message=None):  # fmt: skip
     return render_template(
         "storefront/session.html",
         session=session,
@@ -47,6 +54,8 @@ def _render_session(session, errors=None, form=None, message=None, status=200):
         errors=errors or {},
         form=form or {},
         message=message,
+        resend_errors=resend_errors or {},
+        resend_message=resend_message,
         consent_choices=[(purpose, consent_wording(purpose, session)) for purpose in CONSENT_PURPOSES],
         consents_ticked=form.getlist("consents") if form else [],
     ), status
@@ -55,6 +64,43 @@ def _render_session(session, errors=None, form=None, message=None, status=200):
 @bp.get("/s/<int:session_id>")
 def session_page(session_id: int):
     return _render_session(public_session(session_id))
+
+
+@bp.get("/c/<slug>")
+def creator_page(slug: str):
+    creator = public_creator(slug)
+    upcoming, past = creator_public_sessions(creator)
+    return render_template("storefront/creator.html", creator=creator, upcoming=upcoming, past=past)
+
+
+def _resend_limit() -> str:
+    return settings().RATELIMIT_RESEND
+
+
+def _resend_recipient() -> str:
+    """Counts per address asked for as well as per client, so that nobody floods one inbox from many addresses."""
+    return "resend:" + request.form.get("email", "")[: limits.MAX_EMAIL_LENGTH].strip().lower()
+
+
+@bp.post("/s/<int:session_id>/resend")
+@limiter.limit(_resend_limit)
+@limiter.limit(_resend_limit, key_func=_resend_recipient)
+def resend_ticket(session_id: int):
+    """Send the ticket again to the address a seat was booked with. The answer is the same whether or not that
+    address booked one: the page never tells who is coming."""
+    session = public_session(session_id)
+    try:
+        email = email_address(request.form.get("email"))
+    except TextError as error:
+        page, status = _render_session(session, resend_errors={"resend_email": str(error)}, status=422)
+        return page, status
+    resend_tickets(session, email)
+    message = _(
+        "If a seat at this session was booked with %(email)s, its ticket is on its way there again. "
+        "Check your spam folder too; it can take a few minutes.",
+        email=email,
+    )
+    return _render_session(session, resend_message=message)
 
 
 @bp.post("/s/<int:session_id>/checkout")
@@ -109,8 +155,25 @@ def ticket(token: str):
         join_token=join_token(order),
         from_checkout=request.args.get("from") == "checkout",
         stream=ticket_stream(order),
+        calendar=ticket_calendar_links(order) if _in_calendar(order) else None,
     )
     return _private(current_app.make_response(page))
+
+
+def _in_calendar(order: Order) -> bool:
+    """A seat that is paid (or free and confirmed) for a session still to come belongs in a calendar."""
+    session = order.session
+    return order.status == OrderStatus.PAID and session.status == "published" and not session.has_started()
+
+
+@bp.get("/t/<token>/invite.ics")
+def ticket_ics(token: str):
+    order = _ticket_order(token)
+    if not _in_calendar(order):
+        abort(404)
+    response = current_app.response_class(ticket_invitation(order), mimetype="text/calendar")
+    response.headers["Content-Disposition"] = 'attachment; filename="invite.ics"'
+    return _private(response)
 
 
 def paypal_return(token: str, order: Order):
@@ -188,9 +251,26 @@ def checkout_cancelled(token: str):
     return _private(redirect(url_for(".ticket", token=token), code=303))
 
 
+@bp.get("/t/<token>/cancel")
+def confirm_self_cancel(token: str):
+    """What cancelling will do (the refund, the email, the seat), for the attendee to confirm first."""
+    order = _ticket_order(token)
+    problem = self_cancel_problem(order)
+    if problem:
+        page = render_template("storefront/cancel_refused.html", message=problem, token=token)
+        return _private(current_app.make_response((page, 409)))
+    page = render_template(
+        "storefront/cancel_confirm.html", order=order, session=order.session, token=token,
+        refund=self_cancel_refund(order),
+    )  # fmt: skip
+    return _private(current_app.make_response(page))
+
+
 @bp.post("/t/<token>/cancel")
 def self_cancel(token: str):
     order = _ticket_order(token)
+    if request.form.get("confirm") != "yes":  # the ticket's button leads to the confirmation, never straight here
+        return redirect(url_for(".confirm_self_cancel", token=token), code=303)
     try:
         self_cancel_service(order)
     except ServiceError as error:

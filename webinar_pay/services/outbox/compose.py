@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -18,7 +18,7 @@ from flask import render_template, url_for
 from flask_babel import force_locale, get_locale, ngettext
 from flask_babel import gettext as _
 from flask_mail import Message
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ...config import settings
 from ...extensions import db
@@ -27,7 +27,7 @@ from ...models import Creator, EnrollmentStatus, LiveSession, Order, OrderStatus
 from ...money import format_amount
 from .. import NotFound
 from ..account_links import CONFIRM_VALID_FOR, RESET_VALID_FOR, confirm_token, reset_token
-from ..ics import Invitation, build_ics
+from ..ics import CalendarLinks, Invitation, build_ics, calendar_links
 from ..jobs import worker_context
 from ..personal_data import export_json
 from ..tickets import join_link, ticket_url
@@ -36,11 +36,13 @@ from .kinds import (
     DATA_EXPORT,
     INVITE_KINDS,
     NOTICES,
+    PARTIAL_REFUND,
     PASSWORD_RESET,
     REFUND,
     REMINDER,
     TEMPLATES,
     ends_at,
+    partial_refund_id,
     reminder_kind,
     reminder_minutes,
     template_of,
@@ -77,9 +79,12 @@ def _when(moment: datetime, zone: str) -> str:
 
 
 def _context(
-    kind: str, order: Order, session: LiveSession, creator: Creator, join_url: str | None, ticket: str
+    kind: str, order: Order, session: LiveSession, creator: Creator, join_url: str | None, ticket: str, now: datetime
 ) -> dict[str, Any]:
     minutes = reminder_minutes(kind)
+    # The self-cancellation deadline, as refunds.cancellation_deadline computes it (which sits above the outbox).
+    hours = session.cancellation_hours
+    deadline = None if hours is None else session.starts_at - timedelta(hours=hours)
     reply_to = creator.reply_to or creator.email
     starts_local = _when(session.starts_at, session.timezone)
     starts_attendee = _when(session.starts_at, order.timezone) if order.timezone else ""
@@ -107,7 +112,18 @@ def _context(
         "feedback_url": f"mailto:{reply_to}?subject=" + quote(_("Feedback: %(title)s", title=session.title)),
         "lead_time": _lead_time(minutes) if minutes is not None else "",
         "refund_reason": _refund_reason(order) if template_of(kind) == REFUND else "",
+        "free": not order.amount,
+        # Until when the attendee may cancel from their ticket (in their own zone when known); "" when they cannot.
+        "cancel_until": _when(deadline, order.timezone or session.timezone) if deadline and now < deadline else "",
+        "refund_amount": _partial_refund_amount(kind, order) if template_of(kind) == PARTIAL_REFUND else "",
     }
+
+
+def _partial_refund_amount(kind: str, order: Order) -> str:
+    refund_id = partial_refund_id(kind)
+    refund = db.session.get(Refund, refund_id) if refund_id and order.id else None
+    amount = refund.amount if refund else order.amount // 2  # a preview shows half the price
+    return format_amount(amount, order.currency, locale=_language())
 
 
 def _refund_reason(order: Order) -> str:
@@ -154,7 +170,7 @@ def render_email(
 ) -> Email:
     """Subject, both bodies and the .ics of one message, from the templates under email/<kind>/."""
     creator = db.session.get(Creator, session.creator_id)
-    context = _context(kind, order, session, creator, join_url, ticket)
+    context = _context(kind, order, session, creator, join_url, ticket, now)
     folder = f"email/{template_of(kind)}"
     # One line; the no-break spaces of French typography stay (str.split would take them for blanks).
     subject = ASCII_BLANKS.sub(" ", render_template(f"{folder}/subject.txt", **context)).strip()
@@ -176,6 +192,23 @@ def render_email(
         export = export_json(order, now).encode()
         email.attachments.append((f"my-data-order-{order.id}.json", "application/json", export))
     return email
+
+
+def ticket_invitation(order: Order, now: datetime | None = None) -> str:
+    """The order's calendar entry as its emails carry it (same UID, latest SEQUENCE, the join link, never the
+    ticket), for the ticket page's download: importing it updates the entry an email already added."""
+    session = db.session.get(LiveSession, order.session_id)
+    creator = db.session.get(Creator, session.creator_id)
+    sequence = db.session.scalar(select(func.max(OutboxMessage.ics_sequence)).where(OutboxMessage.order_id == order.id))
+    url = join_link(order)
+    return build_ics(_invitation(order, session, creator, url, sequence or 0, cancelled=False), now or utcnow())
+
+
+def ticket_calendar_links(order: Order) -> CalendarLinks:
+    session = db.session.get(LiveSession, order.session_id)
+    url = join_link(order)
+    details = _("Your place: %(url)s", url=url)
+    return calendar_links(session.title, session.starts_at, ends_at(session), details, url)
 
 
 def compose_account(message: OutboxMessage, now: datetime) -> Email:

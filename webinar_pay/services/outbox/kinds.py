@@ -18,9 +18,10 @@ MISSED_YOU = "missed_you"
 SESSION_MOVED = "session_moved"
 CANCELLED = "cancelled"
 REFUND = "refund"
+PARTIAL_REFUND = "partial_refund"  # partial_refund:<refund id>, one per partial refund that went through
 DATA_EXPORT = "data_export"  # the attendee asked for their data: the export rides along as a JSON attachment
 NOTICES = {CANCELLED, REFUND, DATA_EXPORT}  # still sent once the order is no longer paid
-TEMPLATES = (CONFIRMATION, JOIN_LINK, REMINDER, THANK_YOU, MISSED_YOU, SESSION_MOVED, CANCELLED, REFUND)
+TEMPLATES = (CONFIRMATION, JOIN_LINK, REMINDER, THANK_YOU, MISSED_YOU, SESSION_MOVED, CANCELLED, REFUND, PARTIAL_REFUND)
 INVITE_KINDS = {CONFIRMATION, JOIN_LINK, SESSION_MOVED, CANCELLED, REFUND}
 # A creator's own messages, with their creator and address instead of an order.
 PASSWORD_RESET = "password_reset"  # noqa: S105 (a kind of email)
@@ -31,6 +32,18 @@ ACCOUNT_KINDS = (PASSWORD_RESET, CONFIRM_EMAIL, ACCOUNT_EXISTS)
 
 def reminder_kind(minutes: int) -> str:
     return f"{REMINDER}:{minutes}"
+
+
+def partial_refund_kind(refund_id: int) -> str:
+    return f"{PARTIAL_REFUND}:{refund_id}"
+
+
+def partial_refund_id(kind: str) -> int | None:
+    """12 for `partial_refund:12`; None for any other kind."""
+    name, _sep, refund_id = kind.partition(":")
+    if name != PARTIAL_REFUND or not (refund_id.isascii() and refund_id.isdigit()) or len(refund_id) > 18:
+        return None
+    return int(refund_id)
 
 
 def reminder_minutes(kind: str) -> int | None:

@@ -50,6 +50,7 @@ from .kinds import (
     THANK_YOU,
     ends_at,
     later,
+    partial_refund_kind,
     reminder_kind,
     template_of,
 )
@@ -168,6 +169,12 @@ def plan_join_link_message(order: Order, now: datetime | None = None) -> bool:
         return False  # it has not been written yet, and will carry the link itself
     _arm(rows, order, JOIN_LINK, now, sequence=confirmation.ics_sequence)
     return True
+
+
+def plan_partial_refund_message(order: Order, refund_id: int, now: datetime | None = None) -> None:
+    """Part of the payment went back and the seat stays: tell the attendee how much. The caller commits."""
+    rows = _rows(order)
+    _arm(rows, order, partial_refund_kind(refund_id), now or utcnow())
 
 
 # -- changes to many messages at once ---------------------------------------------------------------------------------
@@ -376,6 +383,22 @@ def resend(order: Order, kind: str = CONFIRMATION, now: datetime | None = None) 
         return db.session.get(OutboxMessage, rows[kind].id)
     db.session.commit()
     return rows[kind]
+
+
+def resend_tickets(session: LiveSession, email: str, now: datetime | None = None) -> int:
+    """An attendee lost their ticket: their confirmation (ticket and join links) goes again to `email`, the address
+    the seat was booked with, for every paid seat it holds at the session. The caller must answer the same whatever
+    this returns, so that nobody learns who booked a seat. Commits."""
+    orders = db.session.scalars(
+        select(Order).where(Order.session_id == session.id, Order.email == email, Order.status == OrderStatus.PAID)
+    ).all()
+    sent = 0
+    for order in orders:
+        with contextlib.suppress(Conflict, NotFound):  # being sent right now, or paid before the outbox existed
+            resend(order, CONFIRMATION, now)
+            sent += 1
+    db.session.commit()
+    return sent
 
 
 # An attendee may have their data emailed to them once in this long: the button cannot flood their mailbox.
