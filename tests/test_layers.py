@@ -27,7 +27,10 @@ LOW = {
     "health",
 }
 # The flows, top to bottom as docs/architecture.md draws them: each imports only the flows below it.
-FLOWS = ["inbox", "paypal_checkout", "webhooks", "orders", "refunds", "sessions", "enrollment", "outbox", "creators"]
+FLOWS = [
+    "inbox", "paypal_checkout", "webhooks", "orders", "refunds", "sessions", "enrollment", "outbox", "creators",
+    "discounts",
+]  # fmt: skip
 
 
 def _modules() -> dict[str, Path]:

@@ -10,6 +10,7 @@ from ..extensions import db, limiter
 from ..locales import supported
 from ..models import Order, OrderStatus
 from ..services import ServiceError
+from ..services.discounts import DiscountCodeInvalid, Price, price_for
 from ..services.enrollment import join_destination, ticket_stream
 from ..services.orders import cancel_checkout, start_checkout
 from ..services.payments import provider as get_provider
@@ -36,7 +37,7 @@ def index():
     return render_template("storefront/index.html", sessions=upcoming_sessions())
 
 
-def _render_session(session, errors=None, form=None, message=None, status=200):
+def _render_session(session, errors=None, form=None, message=None, status=200, price: Price | None = None):
     return render_template(
         "storefront/session.html",
         session=session,
@@ -44,12 +45,26 @@ def _render_session(session, errors=None, form=None, message=None, status=200):
         errors=errors or {},
         form=form or {},
         message=message,
+        price=price or Price(session.price, session.currency),
     ), status
+
+
+def _price_or_refusal(session, code: str | None) -> tuple[Price | None, DiscountCodeInvalid | None]:
+    try:
+        return price_for(session, code), None
+    except DiscountCodeInvalid as refusal:
+        return None, refusal
 
 
 @bp.get("/s/<int:session_id>")
 def session_page(session_id: int):
-    return _render_session(public_session(session_id))
+    """The sales page; `?code=` (a link a creator shares) applies a discount code to the price shown."""
+    session = public_session(session_id)
+    code = request.args.get("code", "")[:200]
+    if not code or not session.is_on_sale:
+        return _render_session(session)
+    price, refusal = _price_or_refusal(session, code)
+    return _render_session(session, refusal.fields if refusal else None, {"discount_code": code}, price=price)
 
 
 @bp.post("/s/<int:session_id>/checkout")
@@ -60,6 +75,12 @@ def checkout(session_id: int):
     # The page's language and the browser's zone come from hidden fields the buyer cannot correct: a value we do
     # not know is left out (the language of this request, no zone) rather than refusing the seat.
     zone = form.get("timezone") or None
+    code = form.get("discount_code") or None
+    if form.get("action") == "apply":  # the buyer asks what a code makes the price, before paying
+        price, refusal = _price_or_refusal(session, code)
+        if refusal:
+            return _render_session(session, refusal.fields, form, None, refusal.http_status)
+        return _render_session(session, None, form, price=price)
     try:
         started = start_checkout(
             session,
@@ -69,9 +90,11 @@ def checkout(session_id: int):
             client_address=request.remote_addr,
             locale=supported(form.get("locale")) or current_language(),
             timezone=zone if zone and is_valid_timezone(zone) else None,
+            discount_code=code,
         )
     except ServiceError as error:
-        return _render_session(session, error.fields, form, error.message, error.http_status)
+        price = None if isinstance(error, DiscountCodeInvalid) else _price_or_refusal(session, code)[0]
+        return _render_session(session, error.fields, form, error.message, error.http_status, price=price)
     return redirect(started.checkout_url, code=303)
 
 
