@@ -1,10 +1,11 @@
-"""Schemathesis drives the JSON API of a running app from the OpenAPI document it serves, and checks every answer.  The
-app runs in demo mode (sandbox payments: nothing leaves this machine) with a creator whose token the fuzzer sends, a
-published session, paid orders and a discount code, which the session, order and code operations address, so that
-changes, reads and refunds reach real rows. Every check schemathesis has is on: no 5xx, no status, header or body
-the document does not list, invalid input refused, valid input accepted (or refused for a reason the document gives:
-a 422 for a rule no schema states, such as a start within five years from now), `Allow` on 405, and the security the
-document declares enforced. The seed is fixed, so a failure found once is found again.
+"""Schemathesis drives the JSON API of a running app from the OpenAPI document it serves, and checks every answer.
+
+The app runs in demo mode (sandbox payments: nothing leaves this machine) with a creator whose token the fuzzer
+sends, a published session, paid orders and a discount code, which the session, order and code operations address,
+so that changes, reads and refunds reach real rows. Every check schemathesis has is on: no 5xx, no status, header or
+body the document does not list, invalid input refused, valid input accepted (or refused for a reason the document
+gives: a 422 for a rule no schema states, such as a start within five years from now), `Allow` on 405, and the
+security the document declares enforced. The seed is fixed, so a failure found once is found again.
 """
 
 from __future__ import annotations
