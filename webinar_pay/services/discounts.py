@@ -59,8 +59,10 @@ def unknown_code() -> DiscountCodeInvalid:
     return DiscountCodeInvalid(_("This discount code does not exist."))
 
 
-def refusal(code: DiscountCode | None, session: LiveSession, now: datetime) -> DiscountCodeInvalid | None:
-    """Why `code` cannot be used for `session` at `now`, or None when it can."""
+def refusal(
+    code: DiscountCode | None, session: LiveSession, now: datetime, *, uses: bool = True
+) -> DiscountCodeInvalid | None:
+    """Why `code` cannot be used for `session` at `now`, or None when it can (without `uses`: uses left or not)."""
     if code is None or code.deleted_at is not None or code.creator_id != session.creator_id:
         return unknown_code()
     if session.is_free:
@@ -73,7 +75,7 @@ def refusal(code: DiscountCode | None, session: LiveSession, now: datetime) -> D
         return DiscountCodeInvalid(_("This discount code is not valid yet."))
     if code.expires_at is not None and now >= code.expires_at:
         return DiscountCodeInvalid(_("This discount code has expired."))
-    if code.max_uses is not None and code.uses >= code.max_uses:
+    if uses and code.max_uses is not None and code.uses >= code.max_uses:
         return DiscountCodeInvalid(_("This discount code has been used up."))
     return None
 
@@ -91,13 +93,14 @@ def find_code(creator_id: int, text: str) -> DiscountCode | None:
     )
 
 
-def price_for(session: LiveSession, code_text: str | None, *, now: datetime | None = None) -> Price:
+def price_for(session: LiveSession, code_text: str | None, *, uses: bool = True) -> Price:
     """The seat's price for a buyer who entered `code_text` (None or blank: no code); an unusable code raises
-    `DiscountCodeInvalid`. The use is not taken here: checkout takes it with the seat."""
+    `DiscountCodeInvalid`. The use is not taken here: checkout takes it with the seat, and so asks without `uses`
+    (the hold finds whether one is left, after giving back those of holds that ran out)."""
     if not code_text or not code_text.strip():
         return Price(session.price, session.currency)
     code = find_code(session.creator_id, code_text)
-    problem = refusal(code, session, now or utcnow())
+    problem = refusal(code, session, utcnow(), uses=uses)
     if problem is not None:
         raise problem
     return Price(session.price, session.currency, code, discount_for(code, session.price))

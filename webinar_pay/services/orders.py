@@ -225,7 +225,7 @@ def start_checkout(
     checked = validate(CheckoutInput, raw)
     provider_name = checked.provider or next(iter(providers()), "")
     buyer = Buyer(checked.name, checked.email, checked.locale or default_locale, checked.timezone)
-    price = price_for(session, checked.discount_code)
+    price = price_for(session, checked.discount_code, uses=False)
     # The hot path of a flash sale: it commits twice around the provider's call and writes every value it
     # reads back, so nothing needs reloading after a commit.
     with keep_loaded_across_commits():
