@@ -163,7 +163,7 @@ def create_code(creator: Creator, raw: Mapping[str, Any]) -> DiscountCode:
         try:
             instant = _instant(getattr(values, name), creator.timezone)
         except NonexistentLocalTime:
-            message = _("This time does not exist in %(zone)s (the clocks change).", zone=creator.timezone)
+            message = _("This time does not exist in %(zone)s: the clocks change then.", zone=creator.timezone)
             errors.setdefault(name, message)
             continue
         if name == "starts_at":
