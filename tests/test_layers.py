@@ -25,12 +25,22 @@ LOW = {
     "ics",
     "heartbeat",
     "health",
+    "personal_data",
 }
 # The flows, top to bottom as docs/architecture.md draws them: each imports only the flows below it.
 FLOWS = [
-    "inbox", "paypal_checkout", "webhooks", "orders", "refunds", "sessions", "enrollment", "outbox", "creators",
+    "privacy",
+    "inbox",
+    "paypal_checkout",
+    "webhooks",
+    "orders",
+    "refunds",
+    "sessions",
+    "enrollment",
+    "outbox",
+    "creators",
     "discounts",
-]  # fmt: skip
+]
 
 
 def _modules() -> dict[str, Path]:

@@ -304,3 +304,25 @@ def test_session_input_schema_agrees_with_the_server(contract, create_creator, o
     documented_valid = contract.request_validator("POST", "/sessions").is_valid(payload)
     assert documented_valid == server_accepts
     contract.call("POST", "/sessions", 201 if server_accepts else 422, body=payload, token=create_creator()[1])
+
+
+def test_attendee_data_answers_match_the_schemas(contract, create_creator):
+    token = create_creator()[1]
+    session = contract.call("POST", "/sessions", 201, body=session_payload(price=0), token=token)
+    contract.call("POST", "/sessions/{session_id}/publish", 200, token=token, session_id=session["id"])
+    buyer = {"name": "Cy", "email": "cy@example.com", "consents": ["checkout_recovery", "creator_news"]}
+    started = contract.call("POST", "/sessions/{session_id}/checkout", 201, body=buyer, session_id=session["id"])
+    ids = {"order_id": started["order_id"]}
+
+    export = contract.call("GET", "/orders/{order_id}/export", 200, token=token, **ids)
+    assert [c["purpose"] for c in export["orders"][0]["consents"]] == ["checkout_recovery", "creator_news"]
+    intruder = create_creator(email="mallory@example.com")[1]
+    contract.call("GET", "/orders/{order_id}/export", 404, token=intruder, **ids)
+    contract.call("POST", "/orders/{order_id}/erase", 404, token=intruder, **ids)
+
+    erased = contract.call("POST", "/orders/{order_id}/erase", 200, token=token, **ids)
+    assert erased["erased_order_ids"] == [started["order_id"]] and erased["order"]["erased_at"]
+    assert contract.call("POST", "/orders/{order_id}/erase", 200, token=token, **ids)["erased_order_ids"] == []
+    assert contract.call("GET", "/orders/{order_id}/export", 200, token=token, **ids)["attendee"]["erased_at"]
+    gone = contract.call("GET", "/orders/{order_id}", 410, token=started["access_token"], **ids)
+    assert gone["error"] == "erased"

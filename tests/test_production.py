@@ -97,6 +97,17 @@ def test_the_shipped_environment_file_refuses_to_start_until_its_secret_key_is_r
     assert not (tmp_path / "prod.sqlite3").exists()
 
 
+@pytest.mark.slow
+def test_a_setting_the_app_cannot_use_stops_the_cli_naming_each_variable(tmp_path):
+    result = flask("db", "upgrade", env=production_env(tmp_path, MAIL_PORT="abc", TRUSTED_PROXIES="-1"))
+    assert result.returncode != 0
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("webinar_pay.config.SettingsError: Cannot start with these settings.")
+    assert "MAIL_PORT is 'abc': it expects a whole number from 1 to 65535" in last_line
+    assert "TRUSTED_PROXIES is '-1': it expects a whole number, 0 or more" in last_line
+    assert not (tmp_path / "prod.sqlite3").exists()
+
+
 # -- demo mode in production -------------------------------------------------------------------------------------
 
 

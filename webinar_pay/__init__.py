@@ -11,7 +11,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from .config import check_secret_key, from_environment, is_production
+from .config import Settings, is_production, load_settings, settings
 from .extensions import csrf, db, limiter, login_manager, mail, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,24 +24,26 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
     )
-    app.config.update(from_environment(app.instance_path))
-    if test_config:
-        app.config.update(test_config)
-    check_secret_key(app.config)
+    config, flask_keys = load_settings(app.instance_path, test_config)
+    app.extensions["webinar_pay.settings"] = config
+    # Flask and its extensions read their keys from app.config: every setting is copied there, read-only by
+    # convention (the app's code reads `settings()`).
+    app.config.update(config.flask_config())
     app.config.update(
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=app.config["BASE_URL"].startswith("https://"),
-        REMEMBER_COOKIE_SECURE=app.config["BASE_URL"].startswith("https://"),
-        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(app.config),
+        SESSION_COOKIE_SECURE=config.BASE_URL.startswith("https://"),
+        REMEMBER_COOKIE_SECURE=config.BASE_URL.startswith("https://"),
+        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(config),
         BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parent / "translations"),
         WTF_CSRF_TIME_LIMIT=None,
-        MAIL_SUPPRESS_SEND=app.config.get("MAIL_SUPPRESS_SEND", not app.config["MAIL_SERVER"]),
+        MAIL_SUPPRESS_SEND=not config.MAIL_SERVER,
     )
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
+    app.config.update(flask_keys)
+    if config.SQLALCHEMY_DATABASE_URI.startswith("sqlite:///"):
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    proxies = app.config["TRUSTED_PROXIES"]
+    proxies = config.TRUSTED_PROXIES
     if proxies:
         # Only the headers our own proxies set are believed: each proxy appends one address to X-Forwarded-For.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies)
@@ -58,8 +60,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     from .services.payments import build_providers, check_demo_mode
 
-    app.extensions["webinar_pay.providers"] = build_providers(app.config)
-    check_demo_mode(app.config, app.extensions["webinar_pay.providers"])
+    app.extensions["webinar_pay.providers"] = build_providers(config)
+    check_demo_mode(config, app.extensions["webinar_pay.providers"])
 
     from . import cli, web
 
@@ -92,7 +94,7 @@ def _warn_about_stale_catalogues() -> None:
 
 
 def _warn_about_process_local_limits(app: Flask) -> None:
-    if is_production(app.config) and app.config["RATELIMIT_STORAGE_URI"].startswith("memory://"):
+    if is_production(settings(app)) and settings(app).RATELIMIT_STORAGE_URI.startswith("memory://"):
         logging.getLogger(__name__).warning(
             "RATELIMIT_STORAGE_URI is memory://: each process counts log-ins and checkouts on its own, so with "
             "several gunicorn workers or machines the limits multiply. Set it to redis://host:6379."
@@ -102,7 +104,7 @@ def _warn_about_process_local_limits(app: Flask) -> None:
 def _warn_about_demo_mode(app: Flask) -> None:
     from .services.payments import is_demo_mode
 
-    if is_production(app.config) and is_demo_mode(app.extensions["webinar_pay.providers"]):
+    if is_production(settings(app)) and is_demo_mode(app.extensions["webinar_pay.providers"]):
         logging.getLogger(__name__).warning(
             "DEMO MODE (DEMO_MODE=1, no payment keys): orders are marked paid by a test payment page without any "
             "money, and /dev/mailbox/ shows every attendee's emails, with their ticket and join links, to anyone. "
@@ -113,15 +115,15 @@ def _warn_about_demo_mode(app: Flask) -> None:
 POOL_TIMEOUT_SECONDS = 10
 
 
-def _engine_options(config: dict[str, Any]) -> dict[str, Any]:
+def _engine_options(config: Settings) -> dict[str, Any]:
     """Each process keeps at most DATABASE_POOL_SIZE connections (so that gunicorn's workers together stay under
     PostgreSQL's `max_connections`), and a request that finds none free for POOL_TIMEOUT_SECONDS fails rather than
     queueing behind the others indefinitely. A request holds its connection only around its own statements, never
     across a provider's call (every service commits first), so this is a few per worker, not one per request."""
-    url = make_url(config["SQLALCHEMY_DATABASE_URI"])
+    url = make_url(config.SQLALCHEMY_DATABASE_URI)
     if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
         return {"connect_args": {"timeout": 30}}  # an in-memory database has one connection, no pool to size
-    options = {"pool_size": config["DATABASE_POOL_SIZE"], "max_overflow": 0, "pool_timeout": POOL_TIMEOUT_SECONDS}
+    options = {"pool_size": config.DATABASE_POOL_SIZE, "max_overflow": 0, "pool_timeout": POOL_TIMEOUT_SECONDS}
     if url.get_backend_name() == "sqlite":
         return {**options, "connect_args": {"timeout": 30}}
     return {**options, "pool_pre_ping": True}

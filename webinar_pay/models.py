@@ -88,6 +88,8 @@ class Creator(UserMixin, db.Model):
     zoom_user_id: Mapped[str | None] = mapped_column(String(64), index=True, unique=True)
     zoom_user_email: Mapped[str | None] = mapped_column(String(MAX_EMAIL_LENGTH))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set when the creator deleted their account: the row stays, anonymised, for the sessions' accounting.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     sessions: Mapped[list[LiveSession]] = relationship(back_populates="creator")
 
@@ -257,6 +259,9 @@ class Order(db.Model):
     # The buyer's own time zone as their browser gave it at checkout (None: unknown), shown next to the session's.
     timezone: Mapped[str | None] = mapped_column(String(64))
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set when the attendee's personal data was erased (on request, by retention, with the creator's account): the
+    # name and email are placeholders from then on; amounts, dates, statuses and provider references stay.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -264,6 +269,22 @@ class Order(db.Model):
     log: Mapped[list[OrderLog]] = relationship(order_by="OrderLog.id")
     refunds: Mapped[list[Refund]] = relationship(order_by="Refund.id")
     enrollment: Mapped[Enrollment | None] = relationship(back_populates="order")
+    consents: Mapped[list[OrderConsent]] = relationship(order_by="OrderConsent.id")
+
+
+class OrderConsent(db.Model):
+    """An optional use of the buyer's email that they agreed to at checkout (a box they ticked): the purpose, the
+    words they were shown, when, and from which page. No row: not agreed."""
+
+    __tablename__ = "order_consents"
+    __table_args__ = (UniqueConstraint("order_id", "purpose", name="uq_order_consents_purpose"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    purpose: Mapped[str] = mapped_column(String(40))
+    wording: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(200))
+    given_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class DiscountCode(db.Model):

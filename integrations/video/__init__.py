@@ -149,4 +149,5 @@ class VideoPlatform(Protocol):
         """Register and approve one attendee; returns their personal join URL."""
 
     def cancel_registrant(self, ref: MeetingRef, registrant_id: str, email: str) -> None:
-        """Take a registrant's access away (their personal join URL stops working)."""
+        """Take a registrant's access away (their personal join URL stops working); `email` may be empty (an
+        attendee whose data was erased): the registrant id alone identifies them."""

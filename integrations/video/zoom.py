@@ -232,7 +232,9 @@ class ZoomClient:
         self._set_status(ref, "cancel", registrant_id, email)
 
     def _set_status(self, ref: MeetingRef, action: str, registrant_id: str, email: str) -> None:
-        payload = {"action": action, "registrants": [{"id": registrant_id, "email": email}]}
+        # Without an email (an attendee whose data was erased) Zoom finds the registrant by its id alone.
+        registrant = {"id": registrant_id, "email": email} if email else {"id": registrant_id}
+        payload = {"action": action, "registrants": [registrant]}
         self._call(
             "PUT",
             self._path(ref) + "/registrants/status",

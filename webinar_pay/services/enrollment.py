@@ -19,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_mail import Message
@@ -42,6 +41,7 @@ from integrations.video import (
 from integrations.video.demo import DemoPlatform
 from integrations.video.youtube import embed_url
 
+from ..config import settings
 from ..extensions import db, mail
 from ..locales import DEFAULT_LOCALE
 from ..models import (
@@ -246,7 +246,7 @@ def join_destination(order: Order) -> str | None:
 
 
 def youtube_opens_at(session: LiveSession) -> datetime:
-    return session.starts_at - timedelta(minutes=current_app.config.get("YOUTUBE_ACCESS_MINUTES", 15))
+    return session.starts_at - timedelta(minutes=settings().YOUTUBE_ACCESS_MINUTES)
 
 
 def youtube_stream_url(session: LiveSession, now: datetime | None = None) -> str | None:
@@ -354,10 +354,8 @@ def failed_enrollments(session: LiveSession) -> list[Enrollment]:
 
 
 def _backoff(attempts: int) -> timedelta:
-    config = current_app.config
-    return backoff(
-        attempts, config.get("ENROLLMENT_RETRY_SECONDS", 60), config.get("ENROLLMENT_RETRY_CAP_SECONDS", 3600)
-    )
+    config = settings()
+    return backoff(attempts, config.ENROLLMENT_RETRY_SECONDS, config.ENROLLMENT_RETRY_CAP_SECONDS)
 
 
 def enroll_due(now: datetime | None = None, limit: int = 50) -> int:
@@ -444,7 +442,7 @@ def _attempt(enrollment: Enrollment, now: datetime) -> bool:
 
 def _record_failure(enrollment: Enrollment, attempt: int, error: VideoError, now: datetime) -> None:
     message = str(error)[:2000]
-    max_attempts = current_app.config.get("ENROLLMENT_MAX_ATTEMPTS", 8)
+    max_attempts = settings().ENROLLMENT_MAX_ATTEMPTS
     log.warning("enrollment %s, attempt %s: %s", enrollment.id, attempt, message)
     if error.transient and attempt < max_attempts:
         delay = _backoff(attempt)
@@ -492,8 +490,9 @@ def _cancel_registrants(now: datetime, limit: int) -> int:
         enrollment = db.session.get(Enrollment, enrollment_id)
         order = db.session.get(Order, enrollment.order_id)
         session = db.session.get(LiveSession, order.session_id)
+        erased = order.erased_at is not None  # the registrant id alone tells Zoom who; the email is gone
         try:
-            video_platform().cancel_registrant(_ref(session), enrollment.registrant_id, order.email)
+            video_platform().cancel_registrant(_ref(session), enrollment.registrant_id, "" if erased else order.email)
         except VideoError as error:
             enrollment.last_error = f"cancelling the Zoom registrant: {error}"[:2000]
             enrollment.next_attempt_at = now + _backoff(3) if error.transient else None
@@ -501,6 +500,8 @@ def _cancel_registrants(now: datetime, limit: int) -> int:
         else:
             enrollment.next_attempt_at = None
             done += 1
+        if erased and enrollment.next_attempt_at is None:
+            enrollment.registrant_id = None  # nothing more to ask Zoom: the last trace of the registration goes
         db.session.commit()
     return done
 
@@ -542,7 +543,7 @@ def _alert_creators(now: datetime) -> int:
 
 
 def _alert_message(session: LiveSession, enrollments: list[Enrollment]) -> Message:
-    base = current_app.config["BASE_URL"]
+    base = settings().BASE_URL
     lines = [
         _('Some attendees of "%(title)s" could not be enrolled on Zoom automatically.', title=session.title),
         "",

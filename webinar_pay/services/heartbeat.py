@@ -11,10 +11,10 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from flask import current_app
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from ..config import settings
 from ..extensions import db
 from ..models import WorkerHeartbeat, utcnow
 
@@ -73,7 +73,7 @@ def _process() -> tuple[str, int]:
 
 def stale_after() -> timedelta:
     """Three ticks; never less than three poll beats, which keep a worker fresh while a long tick runs."""
-    return timedelta(seconds=STALE_AFTER_TICKS * max(current_app.config["SCHEDULER_TICK_SECONDS"], POLL_BEAT_SECONDS))
+    return timedelta(seconds=STALE_AFTER_TICKS * max(settings().SCHEDULER_TICK_SECONDS, POLL_BEAT_SECONDS))
 
 
 def beat(now: datetime | None = None, *, throttled: bool = False) -> bool:

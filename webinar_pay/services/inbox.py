@@ -13,12 +13,12 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from flask import current_app
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from integrations.payments import WebhookEvent
 
+from ..config import settings
 from ..extensions import db
 from ..models import WebhookInbox, utcnow
 from .jobs import backoff, claim_due
@@ -56,7 +56,7 @@ def apply_webhooks(limit: int = 1000) -> dict[str, str]:
     deleted in the transaction that keeps its effects; applying one again (after a crash in between) is a
     `duplicate`, never a second payment. A failure keeps the row with its error and backoff.
     """
-    lease = timedelta(seconds=current_app.config["WEBHOOK_LEASE_SECONDS"])
+    lease = timedelta(seconds=settings().WEBHOOK_LEASE_SECONDS)
     applied: dict[str, str] = {}
     for _ in range(max(1, limit // CLAIM_BATCH)):
         claimed, held_until = _claim_due(lease)
@@ -128,7 +128,7 @@ def retry_webhooks_now() -> int:
 
 
 def _backoff(attempts: int) -> datetime:
-    return utcnow() + backoff(attempts, current_app.config["WEBHOOK_RETRY_BASE_SECONDS"], RETRY_CAP.total_seconds())
+    return utcnow() + backoff(attempts, settings().WEBHOOK_RETRY_BASE_SECONDS, RETRY_CAP.total_seconds())
 
 
 def _retry_later(row_id: int, attempts: int, error: str, when: datetime) -> None:

@@ -16,6 +16,7 @@ from flask import current_app, has_request_context
 from sqlalchemy import ColumnElement, Row, select, update
 from sqlalchemy.exc import IntegrityError
 
+from ..config import settings
 from ..extensions import db
 from ..models import ProviderEvent
 
@@ -112,7 +113,7 @@ def worker_context() -> Iterator[None]:
     if has_request_context():
         yield
         return
-    with current_app.test_request_context("/", base_url=current_app.config["BASE_URL"]):
+    with current_app.test_request_context("/", base_url=settings().BASE_URL):
         yield
 
 

@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import current_app, url_for
+from flask import url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from sqlalchemy import case, false, func, or_, select
 
 from integrations.payments import CheckoutRequest, PaymentOutcome, PaymentState, ProviderError
 
+from ..config import settings
 from ..extensions import db, keep_loaded_across_commits
 from ..locales import DEFAULT_LOCALE
 from ..models import DiscountCode, LiveSession, Order, OrderLog, OrderStatus, SessionStatus, get_by_id, utcnow
@@ -32,6 +33,7 @@ from .outbox.kinds import REFUND
 from .outbox.planning import cancel_messages, plan_messages
 from .payments import provider as get_provider
 from .payments import providers
+from .personal_data import record_consents
 from .refunds import plan_refund
 from .schemas import CheckoutInput, validate
 from .seats import lock_order, release_hold, take_discount_use, take_seat, untake_seat
@@ -45,6 +47,10 @@ log = logging.getLogger(__name__)
 # second still finds its seat when the webhook arrives.
 HOLD_GRACE = timedelta(minutes=2)
 CHECKOUT_PAGE_MARGIN = timedelta(minutes=1)
+
+
+# The purposes the buyer agreed to, and the page (or API path) they agreed on.
+Consents = tuple[tuple[str, ...], str] | None
 
 
 class SoldOut(ServiceError):
@@ -80,7 +86,7 @@ def client_hash(address: str | None) -> str | None:
     """What the hold limits keep of a buyer's network address: a keyed hash, never the address itself."""
     if not address:
         return None
-    key = current_app.config["SECRET_KEY"].encode()
+    key = settings().SECRET_KEY.encode()
     return hmac.new(key, f"client:{address}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
@@ -90,8 +96,8 @@ def _check_hold_limits(session_id: int, email: str, client: str | None, now: dat
     Called after `_take_seat` in the same transaction: the seat's update locks the session row on PostgreSQL
     (SQLite serialises writers), so two checkouts at once count each other's holds and cannot both pass.
     """
-    per_buyer = current_app.config["HOLDS_PER_BUYER"]
-    per_client = current_app.config["HOLDS_PER_CLIENT"] if client else 0
+    per_buyer = settings().HOLDS_PER_BUYER
+    per_client = settings().HOLDS_PER_CLIENT if client else 0
     if per_buyer <= 0 and per_client <= 0:
         return
     by_buyer = Order.email == email
@@ -140,6 +146,7 @@ class Buyer:
     email: str
     locale: str
     timezone: str | None
+    consents: Consents = None  # what the buyer agreed to, and on which page
 
 
 def _take_seat_and_use(session: LiveSession, code: DiscountCode | None) -> None:
@@ -184,13 +191,15 @@ def _hold_seat(session: LiveSession, buyer: Buyer, provider_name: str, client: s
         provider=provider_name,
         status=OrderStatus.PENDING,
         holds_seat=True,
-        hold_expires_at=now + timedelta(minutes=current_app.config["SEAT_HOLD_MINUTES"]) + HOLD_GRACE,
+        hold_expires_at=now + timedelta(minutes=settings().SEAT_HOLD_MINUTES) + HOLD_GRACE,
         token_nonce=secrets.token_hex(16),
         client_hash=client,
     )
     db.session.add(order)
     db.session.flush()
     db.session.add(OrderLog(order_id=order.id, from_status=None, to_status=OrderStatus.PENDING, actor="buyer"))
+    if buyer.consents:
+        record_consents(order, session, *buyer.consents, now=now)
     db.session.commit()
     return order
 
@@ -206,6 +215,8 @@ def start_checkout(
     timezone: Any = None,
     discount_code: Any = None,
     default_locale: str = DEFAULT_LOCALE,
+    consents: Any = None,
+    consent_source: str = "",
 ) -> CheckoutStarted:
     """Hold a seat for the buyer and open the provider's hosted checkout for it.
 
@@ -214,17 +225,17 @@ def start_checkout(
     address (the web layer's `remote_addr`); with the email it bounds how many unpaid seats one buyer can hold at
     once (`HOLDS_PER_BUYER`, `HOLDS_PER_CLIENT`). `locale` is the buyer's language (`default_locale` when left out:
     the request's), in which the provider's page, the ticket page and every email of the order are shown;
-    `timezone` the buyer's own zone, shown in the emails next to the session's. `discount_code` is the code the buyer
-    entered: the price is the session's less its discount (`discounts.price_for`), and a use of it is held with the
-    seat; a seat the code makes free needs no provider.
+    `timezone` the buyer's own zone, shown in the emails next to the session's. `consents` are the optional emails
+    the buyer ticked a box for, recorded with the order, its wording and `consent_source` (the page or API path they
+    were given on). `discount_code` is the code the buyer entered: the price is the session's less its discount
+    (`discounts.price_for`), and a use of it is held with the seat; a seat the code makes free needs no provider.
     """
-    raw = {
-        "name": name, "email": email, "provider": provider_name, "locale": locale, "timezone": timezone,
-        "discount_code": discount_code,
-    }  # fmt: skip
+    raw = {"name": name, "email": email, "provider": provider_name, "locale": locale, "timezone": timezone,
+           "consents": consents, "discount_code": discount_code}  # fmt: skip
     checked = validate(CheckoutInput, raw)
     provider_name = checked.provider or next(iter(providers()), "")
-    buyer = Buyer(checked.name, checked.email, checked.locale or default_locale, checked.timezone)
+    agreed = (tuple(dict.fromkeys(checked.consents)), consent_source) if checked.consents else None
+    buyer = Buyer(checked.name, checked.email, checked.locale or default_locale, checked.timezone, agreed)
     price = price_for(session, checked.discount_code, uses=False)
     # The hot path of a flash sale: it commits twice around the provider's call and writes every value it
     # reads back, so nothing needs reloading after a commit.
@@ -252,7 +263,7 @@ def _start_checkout(
         email=order.email,
         success_url=ticket_url(order) + "?from=checkout",
         # Stripe and PayPal send a buyer who gives up back here with a plain GET: the landing releases the seat.
-        cancel_url=current_app.config["BASE_URL"] + url_for("storefront.checkout_cancelled", token=ticket_token(order)),
+        cancel_url=settings().BASE_URL + url_for("storefront.checkout_cancelled", token=ticket_token(order)),
         expires_at=order.hold_expires_at - HOLD_GRACE + CHECKOUT_PAGE_MARGIN,
         idempotency_key=f"checkout-order-{order.id}-{order.token_nonce[:12]}",
         locale=order.locale,

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import current_app
 from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 from flask_mail import Message
@@ -27,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from integrations.payments import ProviderError
 from integrations.payments.stripe import DisputeNotice, StripeRefundNotice
 
+from ..config import settings
 from ..extensions import db, mail
 from ..limits import MAX_IDEMPOTENCY_KEY_LENGTH
 from ..locales import DEFAULT_LOCALE
@@ -251,7 +251,7 @@ def process_refunds(limit: int = 50, now: datetime | None = None) -> int:
 
 
 def _retry_delay(attempts: int) -> timedelta:
-    return backoff(attempts, current_app.config["REFUND_RETRY_BASE_SECONDS"], REFUND_RETRY_CAP.total_seconds())
+    return backoff(attempts, settings().REFUND_RETRY_BASE_SECONDS, REFUND_RETRY_CAP.total_seconds())
 
 
 def _send(refund_id: int, now: datetime, actor: str) -> bool:
@@ -444,7 +444,7 @@ def dispute_changed(order: Order, dispute: DisputeNotice, actor: str) -> str:
 def alert_dispute(order: Order, opened: bool) -> None:
     """Email the creator about a dispute. Best effort: the dashboard shows the dispute in any case."""
     session = order.session
-    base = current_app.config["BASE_URL"]
+    base = settings().BASE_URL
     with force_locale(session.creator.locale or DEFAULT_LOCALE):  # the creator's language, not the request's
         subject, text = _dispute_words(order, opened)
     body = f"{text}\n\n{base}/dashboard/orders/{order.id}"

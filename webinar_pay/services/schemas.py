@@ -46,6 +46,7 @@ from ..models import Platform
 from ..money import CURRENCIES
 from . import ValidationError
 from .payments import providers
+from .personal_data import CONSENT_PURPOSES
 from .text import (
     ONE_LINE_PATTERN,
     SEVERAL_LINES_PATTERN,
@@ -438,6 +439,19 @@ class CheckoutInput(Input):
             examples=["America/Toronto"],
         ),
         Refusal(lambda: _("Choose an IANA time zone such as Europe/Paris.")),
+    ] = None
+    consents: Annotated[
+        list[_one_of(CONSENT_PURPOSES)] | None,
+        Field(
+            max_length=len(CONSENT_PURPOSES),
+            description=(
+                "The optional emails the buyer agreed to, each only if they ticked its box (unticked by default): "
+                "`checkout_recovery` (one reminder if they do not finish paying), `creator_news` (news of the "
+                "creator's future sessions). Left out, null or empty: none. Stored with the order (what, when, from "
+                "where) and shown in the attendee's data export."
+            ),
+        ),
+        Refusal(lambda: _("Choose among: %(choices)s.", choices=", ".join(CONSENT_PURPOSES))),
     ] = None
     discount_code: Annotated[
         Annotated[str, Field(max_length=4 * MAX_DISCOUNT_CODE_LENGTH)] | None,

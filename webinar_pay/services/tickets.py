@@ -13,17 +13,27 @@ import hashlib
 import hmac
 import re
 
-from flask import current_app, url_for
+from flask import url_for
+from flask_babel import gettext as _
 
+from ..config import settings
 from ..models import Order, get_by_id
+from . import ServiceError
 
 TICKET = "ticket"
 JOIN = "join"
 _TOKEN = re.compile(r"([1-9][0-9]{0,9})\.([A-Za-z0-9_-]{32})")
 
 
+class Erased(ServiceError):
+    """A real ticket or join link of an order whose personal data was erased: revoked for good."""
+
+    code = "erased"
+    http_status = 410
+
+
 def _signature(purpose: str, order_id: int, nonce: str) -> str:
-    key = current_app.config["SECRET_KEY"].encode()
+    key = settings().SECRET_KEY.encode()
     digest = hmac.new(key, f"{purpose}:{order_id}:{nonce}".encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).decode()[:32]
 
@@ -43,12 +53,24 @@ def _order_for_token(purpose: str, token: object) -> Order | None:
     return order
 
 
+def _not_erased(order: Order | None) -> Order | None:
+    if order is not None and order.erased_at is not None:
+        raise Erased(
+            _(
+                "This ticket no longer exists: the attendee's personal data was erased, at their request or the "
+                "organiser's. Its links open nothing any more. Ask the organiser if you think this is a mistake."
+            )
+        )
+    return order
+
+
 def ticket_token(order: Order) -> str:
     return _token(TICKET, order)
 
 
 def order_for_ticket_token(token: object) -> Order | None:
-    return _order_for_token(TICKET, token)
+    """The order whose ticket token this is, or None; raises `Erased` (410) for an erased order's real token."""
+    return _not_erased(_order_for_token(TICKET, token))
 
 
 def join_token(order: Order) -> str:
@@ -56,18 +78,19 @@ def join_token(order: Order) -> str:
 
 
 def order_for_join_token(token: object) -> Order | None:
-    return _order_for_token(JOIN, token)
+    """The order whose join token this is, or None; raises `Erased` (410) for an erased order's real token."""
+    return _not_erased(_order_for_token(JOIN, token))
 
 
 def ticket_url(order: Order) -> str:
-    return current_app.config["BASE_URL"] + url_for("storefront.ticket", token=ticket_token(order))
+    return settings().BASE_URL + url_for("storefront.ticket", token=ticket_token(order))
 
 
 def join_link(order: Order) -> str:
     """The attendee's personal way in, on our domain: it leads to the platform only while the order is paid."""
-    return current_app.config["BASE_URL"] + url_for("storefront.join", token=join_token(order))
+    return settings().BASE_URL + url_for("storefront.join", token=join_token(order))
 
 
 def personal_join_url(order: Order) -> str:
     """`join_link` built without a request (`/j/<join token>`), so the worker can use it too."""
-    return f"{current_app.config['BASE_URL']}/j/{join_token(order)}"
+    return f"{settings().BASE_URL}/j/{join_token(order)}"

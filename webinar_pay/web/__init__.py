@@ -15,6 +15,7 @@ from flask_wtf.csrf import CSRFError
 from markupsafe import Markup
 
 from .. import limits
+from ..config import settings
 from ..extensions import babel, db, login_manager
 from ..models import Creator
 from ..money import format_amount
@@ -103,11 +104,11 @@ def init_app(app: Flask) -> None:
     from ..services.payments import in_demo_mode
     from ..services.refunds import can_self_cancel, cancellation_deadline
 
-    app.wsgi_app = ChunkedBodyLimit(app.wsgi_app, app.config["MAX_CONTENT_LENGTH"] or 0)
-    from . import api, auth, dashboard, emails, health, language, mailbox, storefront, webhooks
+    app.wsgi_app = ChunkedBodyLimit(app.wsgi_app, settings(app).MAX_CONTENT_LENGTH or 0)
+    from . import account_deletion, api, auth, dashboard, emails, health, language, mailbox, storefront, webhooks
 
     babel.init_app(app, locale_selector=language.page_locale)
-    for module in (storefront, auth, dashboard, api, webhooks, emails, mailbox, health, language):
+    for module in (storefront, auth, dashboard, api, webhooks, emails, mailbox, health, language, account_deletion):
         app.register_blueprint(module.bp)
     app.add_template_global(format_in_zone)
     app.add_template_filter(html_datetime)
@@ -132,14 +133,14 @@ def init_app(app: Flask) -> None:
         response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
         response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-        if app.config["BASE_URL"].startswith("https://"):
+        if settings(app).BASE_URL.startswith("https://"):
             response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         return response
 
     @app.before_request
     def start_dev_scheduler() -> None:
         # Only the development server runs the ticks in-process; production runs `flask worker`.
-        if app.config["SCHEDULER_ENABLED"] and request.environ.get("SERVER_SOFTWARE", "").startswith("Werkzeug"):
+        if settings(app).SCHEDULER_ENABLED and request.environ.get("SERVER_SOFTWARE", "").startswith("Werkzeug"):
             from ..scheduler import start_in_process
 
             start_in_process(app)
@@ -181,7 +182,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(413)
     def too_large(error):
-        limit = app.config["MAX_CONTENT_LENGTH"]
+        limit = settings(app).MAX_CONTENT_LENGTH
         message = (
             _("This request is too large: at most %(kib)d KiB are accepted.", kib=limit // 1024)
             if limit
@@ -212,4 +213,5 @@ def error_response(code: str, message: str, status: int, fields: dict | None = N
 
 @login_manager.user_loader
 def load_creator(creator_id: str) -> Creator | None:
-    return db.session.get(Creator, int(creator_id)) if creator_id.isascii() and creator_id.isdigit() else None
+    creator = db.session.get(Creator, int(creator_id)) if creator_id.isascii() and creator_id.isdigit() else None
+    return creator if creator is not None and creator.deleted_at is None else None  # a deleted account logs nobody in

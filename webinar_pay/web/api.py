@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, g, jsonify, request
 from flask_babel import gettext as _
 
+from ..config import settings
 from ..extensions import csrf, limiter
 from ..limits import MAX_TOKEN_LENGTH
 from ..locales import DEFAULT_LOCALE, SUPPORTED_LOCALES
@@ -14,6 +15,8 @@ from ..services import ValidationError
 from ..services.creators import creator_for_api_token
 from ..services.discounts import create_code, creator_code, creator_codes, delete_code
 from ..services.orders import creator_order, start_checkout
+from ..services.personal_data import export_attendee
+from ..services.privacy import erase_attendee
 from ..services.refunds import refund_order
 from ..services.sessions import (
     create_session,
@@ -30,6 +33,7 @@ from .responses import (
     checkout_started_json,
     discount_code_json,
     discount_codes_json,
+    erasure_json,
     order_json,
     orders_json,
     refund_made_json,
@@ -127,7 +131,7 @@ def session_orders(session_id: int):
 
 
 @bp.post("/sessions/<int:session_id>/checkout")
-@limiter.limit(lambda: current_app.config["RATELIMIT_CHECKOUT"])
+@limiter.limit(lambda: settings().RATELIMIT_CHECKOUT)
 def checkout(session_id: int):
     body = _json_body()
     session = public_session(session_id)
@@ -135,6 +139,7 @@ def checkout(session_id: int):
         session, body.get("name"), body.get("email"), body.get("provider"), client_address=request.remote_addr,
         locale=body.get("locale"), timezone=body.get("timezone"), discount_code=body.get("discount_code"),
         default_locale=request.accept_languages.best_match(SUPPORTED_LOCALES) or DEFAULT_LOCALE,
+        consents=body.get("consents"), consent_source=f"API {request.path}",
     )  # fmt: skip
     order = started.order
     return jsonify(checkout_started_json(order, started.checkout_url, ticket_token(order), ticket_url(order))), 201
@@ -181,3 +186,19 @@ def refund(order_id: int):
     )
     order = creator_order(g.creator.id, order_id)
     return jsonify(refund_made_json(made, order)), 201 if created else 200
+
+
+@bp.get("/orders/<int:order_id>/export")
+@token_required
+def export_order(order_id: int):
+    response = jsonify(export_attendee(creator_order(g.creator.id, order_id)))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/orders/<int:order_id>/erase")
+@token_required
+def erase_order(order_id: int):
+    order = creator_order(g.creator.id, order_id)
+    erased = erase_attendee(order, actor=f"creator {g.creator.email} (API)")
+    return jsonify(erasure_json(creator_order(g.creator.id, order_id), erased))

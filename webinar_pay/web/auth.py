@@ -2,10 +2,11 @@
 
 from urllib.parse import urlparse
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
+from ..config import settings
 from ..extensions import limiter
 from ..services import ValidationError
 from ..services.creators import authenticate, create_creator
@@ -16,7 +17,7 @@ bp = Blueprint("auth", __name__)
 
 
 def _login_limit() -> str:
-    return current_app.config["RATELIMIT_LOGIN"]
+    return settings().RATELIMIT_LOGIN
 
 
 def _safe_next(target: str | None) -> str:

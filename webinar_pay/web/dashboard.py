@@ -5,8 +5,8 @@ from __future__ import annotations
 import secrets
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_babel import force_locale
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -18,6 +18,8 @@ from ..services.creators import update_profile
 from ..services.discounts import create_code, creator_code, creator_codes, delete_code
 from ..services.enrollment import failed_enrollments, retry_enrollment, retry_failed_enrollments
 from ..services.orders import creator_order
+from ..services.personal_data import attendee_orders, export_json
+from ..services.privacy import erase_attendee, erasure_date, retention_days
 from ..services.refunds import cancel_session, refund_progress, refunded_so_far, retry_refund
 from ..services.refunds import refund_order as refund_order_service
 from ..services.schemas import DEFAULT_REMINDER_OFFSETS, SESSION_FIELDS
@@ -250,6 +252,8 @@ def session_detail(session_id: int):
         failed_enrollments=failed_enrollments(session),
         join_token=join_token,
         refund_progress=refund_progress(session),
+        erasure_date=erasure_date(session),
+        retention_days=retention_days(),
     )
 
 
@@ -272,7 +276,9 @@ def retry_session_enrollments(session_id: int):
     return redirect(url_for(".session_detail", session_id=session.id))
 
 
-def _render_order(order, values: dict | None = None, errors: dict | None = None, status: int = 200):
+def _render_order(
+    order, values: dict | None = None, errors: dict | None = None, status: int = 200, erase_error: str | None = None
+):
     refunded = refunded_so_far(order)
     refundable = order.amount - refunded if order.status == "paid" and order.payment_ref else 0
     page = render_template(
@@ -283,6 +289,8 @@ def _render_order(order, values: dict | None = None, errors: dict | None = None,
         values=values or {"amount": major_input_value(max(refundable, 0), order.currency)},
         errors=errors or {},
         idempotency_key=secrets.token_urlsafe(24),
+        attendee_orders=attendee_orders(order),
+        erase_error=erase_error,
     )
     return page, status
 
@@ -338,3 +346,30 @@ def retry_failed_refund(order_id: int, refund_id: int):
     if not back.startswith("/dashboard/") or "//" in back:  # our own pages only
         back = url_for(".order_detail", order_id=order.id)
     return redirect(back)
+
+
+@bp.get("/orders/<int:order_id>/export")
+def export_order(order_id: int):
+    """Everything held about the order's attendee, as a JSON download."""
+    order = creator_order(current_user.id, order_id)
+    response = current_app.response_class(export_json(order), mimetype="application/json")
+    response.headers["Content-Disposition"] = f'attachment; filename="attendee-data-order-{order.id}.json"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/orders/<int:order_id>/erase")
+def erase_order(order_id: int):
+    order = creator_order(current_user.id, order_id)
+    if request.form.get("confirm") != "yes":
+        return _render_order(order, status=422, erase_error=_("Tick the box to confirm the erasure."))
+    try:
+        erased = erase_attendee(order, actor=f"creator {current_user.email}")
+    except ServiceError as error:
+        return _render_order(order, status=error.http_status, erase_error=error.message)
+    if erased:
+        flash(ngettext("The attendee's personal data was erased (%(num)d order).",
+                       "The attendee's personal data was erased (%(num)d orders).", len(erased)))  # fmt: skip
+    else:
+        flash(_("This attendee's personal data had been erased already."))
+    return redirect(url_for(".order_detail", order_id=order.id))

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, current_app, g, has_request_context, redirect, request, url_for
+from flask import Blueprint, abort, g, has_request_context, redirect, request, url_for
 from flask_babel import get_locale, refresh
 from flask_login import current_user
 
+from ..config import settings
 from ..locales import DEFAULT_LOCALE, LANGUAGE_NAMES, SUPPORTED_LOCALES, supported
 
 bp = Blueprint("language", __name__)
@@ -76,7 +77,7 @@ def language_links() -> list[dict]:
 def remember(response, code: str):
     response.set_cookie(
         COOKIE, code, max_age=COOKIE_MAX_AGE, httponly=True, samesite="Lax",
-        secure=current_app.config["BASE_URL"].startswith("https://"),
+        secure=settings().BASE_URL.startswith("https://"),
     )  # fmt: skip
     return response
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, render_template, url_for
 from flask_login import current_user
 
-from ..config import is_production
+from ..config import is_production, settings
 from ..models import OutboxMessage, get_by_id
 from ..services.outbox.dispatch import sent_copy, sent_messages
 from ..services.payments import in_demo_mode
@@ -24,8 +24,8 @@ EMAIL_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:
 
 def exists() -> bool:
     """No mail server and, in production, an explicit `DEMO_MODE=1`."""
-    config = current_app.config
-    return not config["MAIL_SERVER"] and (config["DEMO_MODE"] or not is_production(config))
+    config = settings()
+    return not config.MAIL_SERVER and (config.DEMO_MODE or not is_production(config))
 
 
 def is_public() -> bool:

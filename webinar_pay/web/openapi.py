@@ -153,6 +153,7 @@ OPENAPI: dict = {
         {"name": "sessions", "description": "A creator's live sessions."},
         {"name": "orders", "description": "Buying seats and reading orders."},
         {"name": "discount-codes", "description": "Codes that take a percentage or an amount off your prices."},
+        {"name": "attendee data", "description": "Attendees' rights: access to their data, erasure."},
         {"name": "meta", "description": "This description."},
     ],
     "paths": {
@@ -263,7 +264,8 @@ OPENAPI: dict = {
                     "offers is used, as on the sales page. The buyer's language is `locale`, else the best match of "
                     "`Accept-Language` among `en` and `fr`, else `en`: the provider's payment page (Stripe Checkout's "
                     "`locale`, PayPal's `experience_context.locale`), the ticket page and every email of the order "
-                    "are in it. With `discount_code`, the price is the session's less the code's discount, computed "
+                    "are in it. `consents` lists the optional emails the buyer ticked a box for (leave it out unless "
+                    "they did). With `discount_code`, the price is the session's less the code's discount, computed "
                     "by the server and sent to the provider; a use of the code is held with the seat, and given "
                     "back if the order ends unpaid. A code that makes the seat free needs no provider: the order is "
                     "`paid` at once. Rate limited per client address."
@@ -383,6 +385,59 @@ OPENAPI: dict = {
                         message="A creator token or the order's access token is required.",
                     ),
                     "404": NOT_FOUND,
+                    "410": error_response(
+                        "`erased`: the order's access token is real, but the buyer's personal data was erased: the "
+                        "token opens nothing any more.",
+                        "erased",
+                        message="This ticket no longer exists: the attendee's personal data was erased.",
+                    ),
+                },
+            },
+        },
+        "/orders/{order_id}/export": {
+            "parameters": [ref("parameters", "OrderId")],
+            "get": {
+                "tags": ["attendee data"],
+                "operationId": "exportAttendeeData",
+                "summary": "Everything held about the attendee of one of your orders",
+                "description": (
+                    "The attendee's orders with you (every order with the same email address), each with its "
+                    "session, enrolment, the optional emails agreed to at checkout (`consents`: what, when, from "
+                    "which page), the emails planned and the copies of those sent, refunds, history and the payment "
+                    "provider's events. For the attendee's right of access: hand it to them. An erased attendee's "
+                    "data shows as placeholders."
+                ),
+                "responses": {
+                    "200": json_response("The export.", schema("AttendeeExport")),
+                    "401": UNAUTHORIZED,
+                    "404": NOT_FOUND,
+                },
+            },
+        },
+        "/orders/{order_id}/erase": {
+            "parameters": [ref("parameters", "OrderId")],
+            "post": {
+                "tags": ["attendee data"],
+                "operationId": "eraseAttendee",
+                "summary": "Erase the personal data of the attendee of one of your orders",
+                "description": (
+                    "In every order of the attendee with you (the same email address): their name, email address, "
+                    "client address hash, the copies of the emails sent to them, their join links and registrant "
+                    "data, and the payer's details stored from the payment provider are replaced by a placeholder. "
+                    "Emails not sent yet are cancelled, their ticket and join links answer 410, their Zoom "
+                    "registration is cancelled. Amounts, dates, statuses and provider references are kept for your "
+                    "accounts. Cannot be undone; a second call changes nothing and answers 200 with no ids."
+                ),
+                "responses": {
+                    "200": json_response("Erased (now or before).", schema("Erasure")),
+                    "401": UNAUTHORIZED,
+                    "404": NOT_FOUND,
+                    "409": error_response(
+                        "A checkout of this attendee is still pending (its payment may still arrive), or the order "
+                        "changed at the same moment: try again later.",
+                        "conflict",
+                        message="A checkout of this attendee is still open.",
+                    ),
                 },
             },
         },

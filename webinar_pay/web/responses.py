@@ -11,12 +11,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, TypeVar
 
-from flask import current_app, url_for
+from flask import url_for
 from pydantic import BaseModel, Field
 
 from .. import models
+from ..config import settings
 from ..locales import SUPPORTED_LOCALES
 from ..money import CURRENCIES
+from ..services.personal_data import CONSENT_PURPOSES, EXPORT_FORMAT
 from ..services.schemas import (
     CHECKOUT_PROVIDERS,
     AmountOffShape,
@@ -103,6 +105,9 @@ class Order(BaseModel):
         Field(description="The buyer's language, chosen at checkout: their emails and ticket page are in it."),
     ]
     timezone: str | None = Field(description="The buyer's own IANA time zone, given at checkout; null: unknown.")
+    erased_at: UtcTime | None = Field(
+        description="When the buyer's personal data was erased: `name` and `email` are placeholders since."
+    )
     enrollment: Enrollment | None = Field(description="The buyer's way in, once paid; null before.")
     discount_code: DiscountCodeShape | None = Field(description="The discount code the buyer entered; null: none.")
     discount_amount: Annotated[
@@ -179,6 +184,111 @@ class CheckoutStarted(BaseModel):
     ticket_url: Annotated[UrlShape, Field(description="The buyer's ticket page: payment status, then the join link.")]
 
 
+class ExportedSession(BaseModel):
+    id: int
+    title: str
+    starts_at: UtcTime
+    timezone: str
+    duration_minutes: int
+    organiser: str
+
+
+class ExportedConsent(BaseModel):
+    purpose: Literal[CONSENT_PURPOSES]
+    wording: str = Field(description="The words next to the box the buyer ticked, in their language.")
+    source: str = Field(description="The page (`/s/{session_id}`) or API path the buyer agreed on.")
+    given_at: UtcTime
+
+
+class ExportedEnrollment(BaseModel):
+    status: _states(models.EnrollmentStatus)
+    join_url: str | None
+    attended: bool | None
+    created_at: UtcTime
+
+
+class ExportedEmail(BaseModel):
+    kind: str
+    status: _states(models.OutboxStatus)
+    due_at: UtcTime
+    sent_at: UtcTime | None
+    to: str | None = Field(description="This and the fields below: the copy of the email as it was sent last.")
+    reply_to: str | None
+    subject: str | None
+    text: str | None
+    html: str | None
+    ics: str | None
+
+
+class ExportedRefund(BaseModel):
+    amount: int
+    currency: CurrencyCode
+    status: _states(models.RefundStatus)
+    reason: str
+    provider_refund_id: str | None
+    created_at: UtcTime
+
+
+class ExportedLogEntry(BaseModel):
+    at: UtcTime
+    from_status: str | None
+    to_status: str
+    actor: str
+    note: str
+
+
+class ExportedProviderEvent(BaseModel):
+    provider: str
+    type: str
+    received_at: UtcTime
+    payload: Any = Field(description="The event as the provider sent it (payer details erased with the attendee).")
+
+
+class ExportedOrder(BaseModel):
+    id: int
+    session: ExportedSession
+    name: str
+    email: str
+    status: _states(models.OrderStatus)
+    amount: int
+    currency: CurrencyCode
+    provider: str
+    provider_ref: str | None
+    payment_ref: str | None
+    created_at: UtcTime
+    paid_at: UtcTime | None
+    erased_at: UtcTime | None
+    consents: list[ExportedConsent] = Field(description="The optional emails the buyer agreed to at checkout.")
+    enrollment: ExportedEnrollment | None
+    emails: list[ExportedEmail]
+    refunds: list[ExportedRefund]
+    log: list[ExportedLogEntry]
+    provider_events: list[ExportedProviderEvent]
+
+
+class ExportedAttendee(BaseModel):
+    name: str
+    email: str
+    erased_at: UtcTime | None
+
+
+class AttendeeExport(BaseModel):
+    """Everything held about one attendee at one creator."""
+
+    format: Literal[EXPORT_FORMAT]
+    exported_at: UtcTime
+    attendee: ExportedAttendee
+    orders: list[ExportedOrder] = Field(description="Every order of the attendee (the same email) with this creator.")
+
+
+class Erasure(BaseModel):
+    order: Order
+    erased_order_ids: list[int] = Field(
+        description="The orders erased by this request: every order of the attendee with you; empty when they were "
+        "erased before."
+    )
+
+
 class Error(BaseModel):
     error: str = Field(
         description=(
@@ -203,6 +313,8 @@ ANSWERS = (
     CheckoutStarted,
     DiscountCode,
     DiscountCodeList,
+    AttendeeExport,
+    Erasure,
     Error,
 )
 
@@ -220,7 +332,7 @@ def session_json(session: models.LiveSession) -> dict:
 
 
 def _session(session: models.LiveSession) -> Session:
-    public_url = current_app.config["BASE_URL"] + url_for("storefront.session_page", session_id=session.id)
+    public_url = settings().BASE_URL + url_for("storefront.session_page", session_id=session.id)
     return _from_row(Session, session, reminder_offsets_minutes=session.reminder_offsets, public_url=public_url)
 
 
@@ -253,6 +365,10 @@ def discount_code_json(code: models.DiscountCode) -> dict:
 def discount_codes_json(codes: list[models.DiscountCode]) -> dict:
     listed = DiscountCodeList.model_construct(discount_codes=[_from_row(DiscountCode, code) for code in codes])
     return listed.model_dump(mode="json")
+
+
+def erasure_json(order: models.Order, erased_order_ids: list[int]) -> dict:
+    return Erasure.model_construct(order=_order(order), erased_order_ids=erased_order_ids).model_dump(mode="json")
 
 
 def checkout_started_json(order: models.Order, checkout_url: str, access_token: str, ticket_url: str) -> dict:

@@ -6,6 +6,7 @@ from flask import Blueprint, abort, current_app, flash, jsonify, redirect, rende
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from ..config import settings
 from ..extensions import db, limiter
 from ..locales import supported
 from ..models import Order, OrderStatus
@@ -16,6 +17,8 @@ from ..services.orders import cancel_checkout, start_checkout
 from ..services.payments import provider as get_provider
 from ..services.payments import providers
 from ..services.paypal_checkout import buyer_returned
+from ..services.personal_data import CONSENT_PURPOSES, consent_wording
+from ..services.privacy import email_my_data
 from ..services.refunds import self_cancel as self_cancel_service
 from ..services.sessions import public_session, upcoming_sessions
 from ..services.state import ConcurrentUpdate
@@ -29,7 +32,7 @@ bp = Blueprint("storefront", __name__)
 
 
 def _checkout_limit() -> str:
-    return current_app.config["RATELIMIT_CHECKOUT"]
+    return settings().RATELIMIT_CHECKOUT
 
 
 @bp.get("/")
@@ -46,6 +49,8 @@ def _render_session(session, errors=None, form=None, message=None, status=200, p
         form=form or {},
         message=message,
         price=price or Price(session.price, session.currency),
+        consent_choices=[(purpose, consent_wording(purpose, session)) for purpose in CONSENT_PURPOSES],
+        consents_ticked=form.getlist("consents") if form else [],
     ), status
 
 
@@ -91,6 +96,8 @@ def checkout(session_id: int):
             locale=supported(form.get("locale")) or current_language(),
             timezone=zone if zone and is_valid_timezone(zone) else None,
             discount_code=code,
+            consents=form.getlist("consents") or None,
+            consent_source=url_for(".session_page", session_id=session.id),
         )
     except ServiceError as error:
         price = None if isinstance(error, DiscountCodeInvalid) else _price_or_refusal(session, code)[0]
@@ -172,7 +179,7 @@ def join(token: str):
 @bp.get("/demo/room/<registrant_id>")
 def demo_room(registrant_id: str):
     """Demo mode's stand-in for a personal Zoom join page (no Zoom credentials configured)."""
-    if zoom_configured(current_app.config):
+    if zoom_configured(settings()):
         abort(404)
     return render_template("storefront/demo_room.html", registrant_id=registrant_id)
 
@@ -213,6 +220,16 @@ def self_cancel(token: str):
         page = render_template("storefront/cancel_refused.html", message=error.message, token=token)
         return _private(current_app.make_response((page, error.http_status)))
     return redirect(url_for(".ticket", token=token), code=303)
+
+
+@bp.post("/t/<token>/my-data")
+@limiter.limit("10 per hour")
+def my_data(token: str):
+    """The attendee asks for everything held about them: it is emailed to the order's address, at most once a day."""
+    order = _ticket_order(token)
+    email_my_data(order)
+    flash(_("Everything we hold about you is on its way to %(email)s, attached to an email.", email=order.email))
+    return _private(redirect(url_for(".ticket", token=token), code=303))
 
 
 @bp.route("/sandbox/pay/<ref>", methods=["GET", "POST"])

@@ -6,11 +6,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 
 from integrations.payments import WebhookSignatureError
 from integrations.video import VideoWebhookError, zoom
 
+from ..config import settings
 from ..extensions import csrf
 from ..services.enrollment import handle_zoom_event
 from ..services.inbox import receive_webhook
@@ -48,7 +49,7 @@ def _payment_webhook(provider_name: str, label: str, refusal: Callable[[Exceptio
 
 @bp.post("/zoom")
 def zoom_webhook():
-    secret = current_app.config["ZOOM_WEBHOOK_SECRET_TOKEN"]
+    secret = settings().ZOOM_WEBHOOK_SECRET_TOKEN
     if not secret:
         return error_response("not_configured", "Zoom webhooks are not configured on this server.", 404)
     body = request.get_data()

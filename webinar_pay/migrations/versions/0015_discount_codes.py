@@ -1,14 +1,14 @@
 """discount codes: the creators' codes, and on each order the code it used, the discount and whether it holds a use
 
 Revision ID: 0015_discount_codes
-Revises: 0011_order_language
+Revises: 0012_attendee_privacy
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0015_discount_codes"
-down_revision = "0011_order_language"
+down_revision = "0012_attendee_privacy"
 branch_labels = None
 depends_on = None
 

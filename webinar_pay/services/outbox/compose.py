@@ -14,12 +14,13 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
-from flask import current_app, render_template
+from flask import render_template
 from flask_babel import force_locale, get_locale, ngettext
 from flask_babel import gettext as _
 from flask_mail import Message
 from sqlalchemy import select
 
+from ...config import settings
 from ...extensions import db
 from ...locales import DEFAULT_LOCALE
 from ...models import Creator, EnrollmentStatus, LiveSession, Order, OrderStatus, OutboxMessage, Refund, utcnow
@@ -27,8 +28,10 @@ from ...money import format_amount
 from .. import NotFound
 from ..ics import Invitation, build_ics
 from ..jobs import worker_context
+from ..personal_data import export_json
 from ..tickets import join_link, ticket_url
 from .kinds import (
+    DATA_EXPORT,
     INVITE_KINDS,
     NOTICES,
     REFUND,
@@ -53,6 +56,8 @@ class Email:
     ics: str | None = None
     has_join_link: bool = False
     headers: dict[str, str] = field(default_factory=dict)
+    # (file name, content type, content): not kept in the sent copy (the data export is rebuilt on request)
+    attachments: list[tuple[str, str, bytes]] = field(default_factory=list)
 
 
 def _language() -> str:
@@ -128,7 +133,7 @@ def _lead_time(minutes: int) -> str:
 
 
 def _invitation(order: Order, session: LiveSession, creator: Creator, url: str, sequence: int, cancelled: bool):
-    host = current_app.config["BASE_URL"].split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0] or "localhost"
+    host = settings().BASE_URL.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0] or "localhost"
     return Invitation(
         uid=f"order-{order.id}@{host}",
         sequence=sequence,
@@ -168,6 +173,9 @@ def render_email(
         # never the ticket link, which can cancel the seat.
         url = join_link(order) if order.id else join_url or ticket
         email.ics = build_ics(_invitation(order, session, creator, url, sequence, cancelled), now)
+    if kind == DATA_EXPORT and order.id:
+        export = export_json(order, now).encode()
+        email.attachments.append((f"my-data-order-{order.id}.json", "application/json", export))
     return email
 
 
@@ -200,7 +208,7 @@ def preview(session: LiveSession, kind: str, now: datetime | None = None) -> Ema
         id=0, session_id=session.id, name=_("Alex Example"), email="alex@example.com", amount=session.price,
         currency=session.currency, provider="preview", status=OrderStatus.PAID, token_nonce="0" * 32,
     )  # fmt: skip
-    base = current_app.config["BASE_URL"]
+    base = settings().BASE_URL
     return render_email(
         kind, sample, session, join_url=base + "/j/preview", ticket=base + "/t/preview", sequence=0,
         now=now or utcnow(),
@@ -219,4 +227,6 @@ def to_flask_message(email: Email) -> Message:
     if email.ics:
         method = "CANCEL" if "METHOD:CANCEL" in email.ics else "REQUEST"
         message.attach("invite.ics", f"text/calendar; method={method}; charset=utf-8", email.ics.encode(), "attachment")
+    for filename, content_type, content in email.attachments:
+        message.attach(filename, content_type, content, "attachment")
     return message

@@ -25,6 +25,7 @@ from sqlalchemy.orm import selectinload
 
 from integrations.mail import classify_smtp_error
 
+from ...config import settings
 from ...extensions import db, keep_loaded_across_commits
 from ...models import LiveSession, Order, OrderStatus, OutboxMessage, OutboxStatus, SessionStatus, get_by_id, utcnow
 from .. import NotFound
@@ -40,7 +41,6 @@ from .kinds import (
     THANK_YOU,
     ends_at,
     later,
-    setting,
     template_of,
 )
 
@@ -53,7 +53,7 @@ OVERRUN_LIMIT = timedelta(hours=6)
 def recover_stale_claims(now: datetime | None = None) -> int:
     """Claims older than the timeout belong to a worker that died: give them back."""
     now = now or utcnow()
-    cutoff = now - timedelta(seconds=setting("OUTBOX_CLAIM_TIMEOUT_SECONDS", 600))
+    cutoff = now - timedelta(seconds=settings().OUTBOX_CLAIM_TIMEOUT_SECONDS)
     result = db.session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.status == OutboxStatus.SENDING, OutboxMessage.claimed_at < cutoff)
@@ -83,6 +83,8 @@ def _still_wanted(message: OutboxMessage, now: datetime) -> str | None:
     """Why a claimed message must not go out any more, or None."""
     order = db.session.get(Order, message.order_id)
     session = db.session.get(LiveSession, order.session_id)
+    if order.erased_at is not None:
+        return "personal data erased"
     if message.kind in NOTICES:
         return None
     if order.status != OrderStatus.PAID:
@@ -101,7 +103,7 @@ def _thank_you_not_yet(message: OutboxMessage, now: datetime) -> datetime | None
     session = db.session.get(LiveSession, db.session.get(Order, message.order_id).session_id)
     started, ended = session.started_at, session.ended_at
     if started is not None and ended is None and now < later(ends_at(session), OVERRUN_LIMIT):
-        return now + timedelta(minutes=setting("THANK_YOU_GRACE_MINUTES", 30))
+        return now + timedelta(minutes=settings().THANK_YOU_GRACE_MINUTES)
     return None
 
 
@@ -129,9 +131,9 @@ def _settle(message: OutboxMessage, to: OutboxStatus, **values: Any) -> None:
 
 def _retry_or_fail(message: OutboxMessage, now: datetime, reason: str, transient: bool) -> str:
     attempts = message.attempts + 1
-    base = setting("MAIL_RETRY_BASE_SECONDS", 60)
-    cap = setting("MAIL_RETRY_MAX_SECONDS", 3600)
-    if transient and attempts < setting("MAIL_MAX_ATTEMPTS", 8):
+    base = settings().MAIL_RETRY_BASE_SECONDS
+    cap = settings().MAIL_RETRY_MAX_SECONDS
+    if transient and attempts < settings().MAIL_MAX_ATTEMPTS:
         _settle(
             message, OutboxStatus.PENDING, attempts=attempts, last_error=reason,
             due_at=now + backoff(attempts, base, cap), claimed_at=None,
@@ -168,7 +170,7 @@ def dispatch_due(now: datetime | None = None, limit: int | None = None) -> Dispa
     """Send every due message: claim, compose, send over one SMTP connection, record each outcome."""
     now = now or utcnow()
     result = DispatchResult(recovered=recover_stale_claims(now))
-    claimed = _claim(now, limit or setting("OUTBOX_BATCH_SIZE", 100))
+    claimed = _claim(now, limit or settings().OUTBOX_BATCH_SIZE)
     result.claimed = len(claimed)
     if not claimed:
         return result
@@ -225,7 +227,7 @@ class _TimedConnection(Connection):
     """Flask-Mail's connection with a socket timeout: a relay that stops answering must not stall every tick."""
 
     def configure_host(self) -> smtplib.SMTP:
-        timeout = setting("MAIL_TIMEOUT_SECONDS", 30)
+        timeout = settings().MAIL_TIMEOUT_SECONDS
         smtp_class = smtplib.SMTP_SSL if self.mail.use_ssl else smtplib.SMTP
         host = smtp_class(self.mail.server, self.mail.port, timeout=timeout)
         if self.mail.use_tls:
@@ -242,8 +244,8 @@ def _connect() -> Connection:
 def send_due_emails() -> int:
     """The scheduler's job: batch after batch until nothing is due or the tick's time budget is spent,
     so that thousands of reminders due at one instant do not wait one tick per batch. Returns how many went out."""
-    deadline = time.monotonic() + setting("OUTBOX_DRAIN_SECONDS", 20)
-    batch = setting("OUTBOX_BATCH_SIZE", 100)
+    deadline = time.monotonic() + settings().OUTBOX_DRAIN_SECONDS
+    batch = settings().OUTBOX_BATCH_SIZE
     sent = 0
     while True:
         result = dispatch_due(limit=batch)

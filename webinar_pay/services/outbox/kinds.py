@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from flask import current_app
-
 from ...models import LiveSession
 
 CONFIRMATION = "confirmation"
@@ -20,7 +18,8 @@ MISSED_YOU = "missed_you"
 SESSION_MOVED = "session_moved"
 CANCELLED = "cancelled"
 REFUND = "refund"
-NOTICES = {CANCELLED, REFUND}  # still sent once the order is no longer paid
+DATA_EXPORT = "data_export"  # the attendee asked for their data: the export rides along as a JSON attachment
+NOTICES = {CANCELLED, REFUND, DATA_EXPORT}  # still sent once the order is no longer paid
 TEMPLATES = (CONFIRMATION, JOIN_LINK, REMINDER, THANK_YOU, MISSED_YOU, SESSION_MOVED, CANCELLED, REFUND)
 INVITE_KINDS = {CONFIRMATION, JOIN_LINK, SESSION_MOVED, CANCELLED, REFUND}
 
@@ -39,11 +38,6 @@ def reminder_minutes(kind: str) -> int | None:
 
 def template_of(kind: str) -> str:
     return kind.split(":", 1)[0]
-
-
-def setting(name: str, default: int) -> int:
-    """An outbox setting (a whole number) from the app's configuration."""
-    return int(current_app.config.get(name, default))
 
 
 def later(moment: datetime, delta: timedelta) -> datetime:

@@ -28,8 +28,10 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
+from ...config import settings
 from ...extensions import db
 from ...models import LiveSession, Order, OrderStatus, OutboxMessage, OutboxStatus, UTCDateTime, utcnow
 from .. import Conflict, NotFound
@@ -37,6 +39,7 @@ from ..state import ConcurrentUpdate, transition
 from .kinds import (
     CANCELLED,
     CONFIRMATION,
+    DATA_EXPORT,
     JOIN_LINK,
     MISSED_YOU,
     NOTICES,
@@ -47,7 +50,6 @@ from .kinds import (
     ends_at,
     later,
     reminder_kind,
-    setting,
     template_of,
 )
 
@@ -95,7 +97,7 @@ def _cancel(row: OutboxMessage, reason: str) -> None:
 
 
 def _thank_you_due(session: LiveSession) -> datetime:
-    grace = timedelta(minutes=setting("THANK_YOU_GRACE_MINUTES", 30))
+    grace = timedelta(minutes=settings().THANK_YOU_GRACE_MINUTES)
     ended_at = session.ended_at  # set from Zoom's meeting.ended
     return later(ended_at or ends_at(session), grace)
 
@@ -325,7 +327,7 @@ def session_cancelled(session: LiveSession, now: datetime | None = None) -> int:
 def session_ended(session: LiveSession, now: datetime | None = None) -> int:
     """Zoom says the session ended: pending thank-yous go out after the grace period from now. Caller commits."""
     now = now or utcnow()
-    due_at = now + timedelta(minutes=setting("THANK_YOU_GRACE_MINUTES", 30))
+    due_at = now + timedelta(minutes=settings().THANK_YOU_GRACE_MINUTES)
     return _update(
         OutboxMessage.order_id.in_(_paid_order_ids(session)), OutboxMessage.kind == THANK_YOU,
         OutboxMessage.status == OutboxStatus.PENDING,
@@ -337,6 +339,8 @@ def resend(order: Order, kind: str = CONFIRMATION, now: datetime | None = None) 
     """The creator asks to send a message again (the attendee lost it). Commits."""
     if order.status != OrderStatus.PAID:
         raise Conflict(_("Only a paid order's messages can be sent again."))
+    if order.erased_at is not None:
+        raise Conflict(_("This attendee's personal data was erased: nothing can be sent to them."))
     rows = _rows(order)
     if kind not in rows:
         raise NotFound(_("This message was never planned for this attendee."))
@@ -349,6 +353,50 @@ def resend(order: Order, kind: str = CONFIRMATION, now: datetime | None = None) 
         return db.session.get(OutboxMessage, rows[kind].id)
     db.session.commit()
     return rows[kind]
+
+
+# An attendee may have their data emailed to them once in this long: the button cannot flood their mailbox.
+DATA_EXPORT_INTERVAL = timedelta(hours=24)
+
+
+class ExportTooSoon(Conflict):
+    code = "rate_limited"
+    http_status = 429
+
+
+def cancel_all_messages(order: Order, reason: str) -> int:
+    """Cancel every message of the order not sent yet, notices and claimed ones included (a dispatcher holding one
+    then loses its claim: nothing of it is recorded). Caller commits."""
+    return _update(
+        OutboxMessage.order_id == order.id,
+        OutboxMessage.status.in_([*_WAITING, OutboxStatus.SENDING]),
+        status=OutboxStatus.CANCELLED,
+        last_error=reason,
+        claimed_at=None,
+    )
+
+
+def plan_data_export(order: Order, now: datetime | None = None) -> OutboxMessage:
+    """The attendee asked for their data by email (the export goes as an attachment, built when it is sent), at most
+    once per `DATA_EXPORT_INTERVAL`. Commits; raises `ExportTooSoon` (429) before then."""
+    now = now or utcnow()
+    rows = _rows(order)
+    row = rows.get(DATA_EXPORT)
+    if row is not None:
+        if row.status in (OutboxStatus.PENDING, OutboxStatus.SENDING):
+            raise ExportTooSoon(_("Your data is on its way to your email address already."))
+        last = row.sent_at or row.updated_at
+        if row.status == OutboxStatus.SENT and last is not None and now < last + DATA_EXPORT_INTERVAL:
+            raise ExportTooSoon(
+                _("Your data was emailed to you less than a day ago. You can ask again 24 hours after that email.")
+            )
+    try:
+        _arm(rows, order, DATA_EXPORT, now)
+        db.session.commit()
+    except (ConcurrentUpdate, IntegrityError):  # a second click at the same moment planned it first
+        db.session.rollback()
+        raise ExportTooSoon(_("Your data is on its way to your email address already.")) from None
+    return rows[DATA_EXPORT]
 
 
 def delivery_log(session: LiveSession) -> dict[int, list[OutboxMessage]]:
