@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
+from werkzeug.datastructures import MultiDict
 
 from ..config import settings
 from ..extensions import db, limiter
@@ -69,7 +70,8 @@ def session_page(session_id: int):
     if not code or not session.is_on_sale:
         return _render_session(session)
     price, refusal = _price_or_refusal(session, code)
-    return _render_session(session, refusal.fields if refusal else None, {"discount_code": code}, price=price)
+    form = MultiDict({"discount_code": code})
+    return _render_session(session, refusal.fields if refusal else None, form, price=price)
 
 
 @bp.post("/s/<int:session_id>/checkout")
