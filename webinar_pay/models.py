@@ -253,7 +253,7 @@ class Order(db.Model):
     discount_code_id: Mapped[int | None] = mapped_column(ForeignKey("discount_codes.id"), index=True)
     discount_code: Mapped[str | None] = mapped_column(String(MAX_DISCOUNT_CODE_LENGTH))
     discount_amount: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    holds_discount: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sql("false"))
+    holds_discount: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     # The buyer's language, the page's at checkout: every email, the ticket page and the receipt follow it.
     locale: Mapped[str] = mapped_column(String(5), default=DEFAULT_LOCALE, server_default=DEFAULT_LOCALE)
     # The buyer's own time zone as their browser gave it at checkout (None: unknown), shown next to the session's.

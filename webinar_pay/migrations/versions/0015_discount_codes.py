@@ -45,18 +45,26 @@ def upgrade():
             sqlite_where=sa.text("deleted_at IS NULL"),
             postgresql_where=sa.text("deleted_at IS NULL"),
         )
+    # Only columns are added to `orders`: SQLite then alters the table in place. Adding a foreign key the batch way
+    # would copy the table and drop the old one, which the other tables' foreign keys to orders refuse.
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    if sqlite:
+        op.execute("ALTER TABLE orders ADD COLUMN discount_code_id INTEGER REFERENCES discount_codes (id)")
     with op.batch_alter_table("orders", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("discount_code_id", sa.Integer(), nullable=True))
+        if not sqlite:
+            batch_op.add_column(sa.Column("discount_code_id", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("discount_code", sa.String(length=32), nullable=True))
         batch_op.add_column(sa.Column("discount_amount", sa.Integer(), server_default="0", nullable=False))
-        batch_op.add_column(sa.Column("holds_discount", sa.Boolean(), server_default=sa.text("false"), nullable=False))
+        batch_op.add_column(sa.Column("holds_discount", sa.Boolean(), server_default="0", nullable=False))
         batch_op.create_index(batch_op.f("ix_orders_discount_code_id"), ["discount_code_id"], unique=False)
-        batch_op.create_foreign_key("fk_orders_discount_code_id", "discount_codes", ["discount_code_id"], ["id"])
+        if not sqlite:
+            batch_op.create_foreign_key("fk_orders_discount_code_id", "discount_codes", ["discount_code_id"], ["id"])
 
 
 def downgrade():
     with op.batch_alter_table("orders", schema=None) as batch_op:
-        batch_op.drop_constraint("fk_orders_discount_code_id", type_="foreignkey")
+        if op.get_bind().dialect.name != "sqlite":
+            batch_op.drop_constraint("fk_orders_discount_code_id", type_="foreignkey")
         batch_op.drop_index(batch_op.f("ix_orders_discount_code_id"))
         batch_op.drop_column("holds_discount")
         batch_op.drop_column("discount_amount")
