@@ -140,7 +140,7 @@ def test_demo_journey_from_signup_to_paid_ticket(live_server, new_page, screensh
     expect(attendee.locator("dd.seats-left")).to_have_text("5")
     checkout = attendee.locator("#checkout")
     checkout.get_by_label("Your name").fill("Grace Student")
-    checkout.get_by_label("Email").fill("grace@example.com")
+    checkout.get_by_label("Email", exact=True).fill("grace@example.com")
     expect(checkout.get_by_label("Test payment (demo)")).to_be_checked()
     screenshot(attendee, "04-public-session-page")
     checkout.get_by_role("button", name="Pay €25.00").click()
