@@ -276,8 +276,11 @@ OPENAPI: dict = {
                         "name": "Accept-Language",
                         "in": "header",
                         "required": False,
-                        "description": "The buyer's languages (RFC 9110), used when the body has no `locale`.",
-                        "schema": {"type": "string", "maxLength": 1000},
+                        "description": (
+                            "The buyer's languages (RFC 9110), used when the body has no `locale`; a value that names "
+                            "none of ours, however long or malformed, is `en`."
+                        ),
+                        "schema": {"type": "string"},
                         "example": "fr-FR,fr;q=0.9,en;q=0.5",
                     }
                 ],
