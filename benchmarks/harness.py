@@ -245,7 +245,9 @@ def publish_session(env: dict[str, str], capacity: int, price: int = 2500) -> in
     from webinar_pay.services.sessions import publish_session as publish
 
     with app_context(env):
-        creator = create_creator(f"bench-{time.time_ns()}@example.com", "Bench Creator", "benchmark password", "UTC")
+        creator = create_creator(
+            f"bench-{time.time_ns()}@example.com", "Bench Creator", "benchmark password", "UTC", verified=True
+        )
         session = create_session(creator, {
             "title": "Flash sale", "starts_at": (utcnow() + timedelta(days=3)).isoformat(), "timezone": "UTC",
             "duration_minutes": 60, "price": price, "currency": "EUR", "capacity": capacity, "platform": "link",

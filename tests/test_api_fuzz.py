@@ -57,7 +57,9 @@ class FuzzedShop:
     def __init__(self, app):
         self.app = app
         with app.test_request_context():
-            creator = create_creator("fuzz@example.com", "Fay Fuzz", "correct horse battery", "Europe/Paris")
+            creator = create_creator(
+                "fuzz@example.com", "Fay Fuzz", "correct horse battery", "Europe/Paris", verified=True
+            )
             # A token of our choosing (tokens are stored as their SHA-256), so that the fuzzer's settings can name it.
             db.session.add(ApiToken(creator_id=creator.id, token_hash=hashlib.sha256(TOKEN.encode()).hexdigest()))
             session = publish_session(create_session(creator, session_payload(capacity=1000, price=2500)))

@@ -14,6 +14,7 @@ from flask_mail import Message  # noqa: F401 - the records below are Flask-Mail'
 from sqlalchemy import select, update
 
 from tests.conftest import PASSWORD, LiveShop, csrf_in, paypal_order_id, stripe_session_id
+from tests.test_web import log_in
 from webinar_pay.extensions import db, mail
 from webinar_pay.models import Creator, LiveSession, Order, utcnow
 from webinar_pay.services.refunds import alert_dispute
@@ -174,9 +175,11 @@ def test_the_creators_language_comes_from_sign_up_is_edited_on_the_profile_and_r
     page = client.get("/signup", headers={"Accept-Language": FRENCH}).get_data(as_text=True)
     form = {"csrf_token": csrf_in(page), "name": "Ada", "email": "ada@example.com", "password": PASSWORD,
             "timezone": "Europe/Paris"}  # fmt: skip
-    assert client.post("/signup", data=form, headers={"Accept-Language": FRENCH}).status_code == 302
+    answer = client.post("/signup", data=form, headers={"Accept-Language": FRENCH})
+    assert answer.status_code == 200 and "Consultez votre boîte de réception" in answer.get_data(as_text=True)
     with app.app_context():
         assert db.session.scalar(select(Creator.locale)) == "fr"
+    assert log_in(client, "ada@example.com", PASSWORD).status_code == 302
 
     page = client.get("/dashboard/profile", headers={"Accept-Language": ENGLISH}).get_data(as_text=True)
     assert html_lang(page) == "fr" and "Langue de vos e-mails" in page  # the account's language, then the browser's

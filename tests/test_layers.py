@@ -26,6 +26,8 @@ LOW = {
     "heartbeat",
     "health",
     "personal_data",
+    "totp",
+    "account_links",
 }
 # The flows, top to bottom as docs/architecture.md draws them: each imports only the flows below it.
 FLOWS = [
@@ -37,6 +39,7 @@ FLOWS = [
     "refunds",
     "sessions",
     "enrollment",
+    "accounts",
     "outbox",
     "creators",
     "discounts",

@@ -25,11 +25,13 @@ from webinar_pay.limits import (
     MAX_IDEMPOTENCY_KEY_LENGTH,
     MAX_MAJOR_DIGITS,
     MAX_NAME_LENGTH,
+    MAX_PASSWORD_LENGTH,
     MAX_PRICE,
     MAX_REMINDER_OFFSET,
     MAX_REMINDERS,
     MAX_TITLE_LENGTH,
     MAX_TOKEN_LENGTH,
+    MAX_TOKEN_NAME_LENGTH,
     MAX_TYPED_AMOUNT_LENGTH,
     MAX_URL_LENGTH,
     MAX_ZOOM_MEETING_ID_DIGITS,
@@ -107,7 +109,12 @@ def test_readme_states_the_limits_the_code_applies():
             "an amount typed in a form (price, refund)",
             f"{MAX_TYPED_AMOUNT_LENGTH} characters, at most {MAX_MAJOR_DIGITS} digits before the decimal point",
         ),
-        ("a creator's password (sign-up)", f"at least {MIN_PASSWORD_LENGTH} characters"),
+        (
+            "a creator's password (sign-up, reset, change)",
+            f"{MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters, not one of the 30,000 common passwords listed "
+            "by the `zxcvbn` package, not the account's email or name",
+        ),
+        ("an API token's name (account page)", f"1 to {MAX_TOKEN_NAME_LENGTH} characters, one line"),
         ("a bearer token", f"{MAX_TOKEN_LENGTH} characters; a longer one is no token (401)"),
         ("ids in paths", f"1 to {MAX_ID:,}; another is not found (404)"),
     ]

@@ -156,10 +156,16 @@ def test_behind_nginx_each_client_address_has_its_own_checkout_limit(site):
 
 def test_behind_nginx_each_client_address_has_its_own_login_limit(site):
     first, second = site.browser("127.0.0.1"), site.browser("127.0.0.2")
-    assert [first.log_in("ada@example.com", "wrong password") for _ in range(3)] == [401, 401, 429]
+    assert [first.log_in(f"guess{n}@example.com", "wrong password") for n in range(3)] == [401, 401, 429]
     forged = {"X-Forwarded-For": "198.51.100.4"}
     assert first.log_in("ada@example.com", "correct horse battery", **forged) == 429
     assert second.log_in("ada@example.com", "correct horse battery") == 302
+
+
+def test_behind_nginx_an_account_has_its_own_login_limit_whatever_the_client(site):
+    guesses = [site.browser(f"127.0.0.{n}").log_in("ada@example.com", "wrong password") for n in range(3, 6)]
+    assert guesses == [401, 401, 429]  # three clients, one account: its own limit
+    assert site.browser("127.0.0.9").log_in("ada@example.com", "correct horse battery") == 429
 
 
 def test_the_app_sees_https_and_the_public_host_from_nginx_not_from_the_client(site):

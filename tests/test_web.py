@@ -15,9 +15,42 @@ def csrf_token(client, path: str) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
 
 
-def signup(client, email="ada@example.com", password="correct horse battery"):
-    return client.post("/signup", data={"csrf_token": csrf_token(client, "/signup"), "name": "Ada", "email": email,
-                                        "password": password, "timezone": "America/New_York"})  # fmt: skip
+def account_email(app, address: str, kind: str):
+    """The newest account email (`confirm_email`, `password_reset`, `account_exists`) planned for `address`, as the
+    dispatcher would send it now."""
+    from webinar_pay.models import OutboxMessage
+    from webinar_pay.services.outbox.compose import compose
+
+    with app.app_context():
+        row = db.session.scalar(
+            select(OutboxMessage)
+            .where(OutboxMessage.to_address == address, OutboxMessage.kind == kind)
+            .order_by(OutboxMessage.id.desc())
+        )
+        assert row is not None, f"no {kind} email for {address}"
+        return compose(row)
+
+
+def link_in(email) -> str:
+    """The path of the one link of an account email (its text body)."""
+    found = re.search(r"http://[^/\s]+(/(?:confirm|reset)/\S+)", email.text)
+    assert found, email.text
+    return found[1]
+
+
+def log_in(client, email="ada@example.com", password="correct horse battery", **extra):
+    return client.post("/login", data={"csrf_token": csrf_token(client, "/login"), "email": email,
+                                       "password": password, **extra})  # fmt: skip
+
+
+def signup(client, email="ada@example.com", password="correct horse battery", confirm=True):
+    """Sign up, follow the confirmation link (unless `confirm` is False) and log in; the log-in's answer."""
+    response = client.post("/signup", data={"csrf_token": csrf_token(client, "/signup"), "name": "Ada", "email": email,
+                                            "password": password, "timezone": "America/New_York"})  # fmt: skip
+    assert response.status_code == 200 and "Check your inbox" in response.get_data(as_text=True)
+    if confirm:
+        assert client.get(link_in(account_email(client.application, email, "confirm_email"))).status_code == 302
+    return log_in(client, email, password)
 
 
 def new_session_form(**overrides) -> dict:
@@ -32,7 +65,7 @@ def new_session_form(**overrides) -> dict:
 
 def test_signup_create_publish_and_see_it_on_the_storefront(client, app):
     response = signup(client)
-    assert response.status_code == 302 and response.location.endswith("/dashboard/sessions/new")
+    assert response.status_code == 302 and response.location == "/dashboard/"
     with app.app_context():
         creator = db.session.scalar(select(Creator))
         assert creator.password_hash != "correct horse battery" and creator.password_hash.startswith("scrypt:")

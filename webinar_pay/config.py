@@ -134,6 +134,7 @@ class Settings(BaseModel):
     RATELIMIT_ENABLED: bool = True
     RATELIMIT_LOGIN: str = "10 per minute"
     RATELIMIT_CHECKOUT: str = "20 per minute;200 per hour"
+    TOTP_ISSUER: Annotated[str, Field(min_length=1, max_length=100)] = "webinar_pay"
     SEAT_HOLD_MINUTES: Positive = 30
     HOLDS_PER_BUYER: Count = 2
     HOLDS_PER_CLIENT: Count = 5

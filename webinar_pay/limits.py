@@ -15,7 +15,10 @@ MAX_DESCRIPTION_LENGTH = 20_000
 MAX_NAME_LENGTH = 120  # attendees and creators
 MAX_EMAIL_LENGTH = 254  # RFC 5321's limit
 MAX_URL_LENGTH = 500  # join links, stream and replay URLs, logos
-MIN_PASSWORD_LENGTH = 10
+MIN_PASSWORD_LENGTH = 12
+MAX_PASSWORD_LENGTH = 200
+MAX_TOKEN_NAME_LENGTH = 80  # an API token's label
+MAX_CODE_LENGTH = 40  # a TOTP or recovery code as typed, spaces and dashes included
 MAX_IDEMPOTENCY_KEY_LENGTH = 64  # a refund's `Idempotency-Key`, printable ASCII
 MAX_TOKEN_LENGTH = 200  # a bearer token that can be one of ours (they are about 50 characters)
 

@@ -29,6 +29,7 @@ from .limits import (
     MAX_ID,
     MAX_NAME_LENGTH,
     MAX_TITLE_LENGTH,
+    MAX_TOKEN_NAME_LENGTH,
     MAX_URL_LENGTH,
 )
 from .locales import DEFAULT_LOCALE
@@ -90,8 +91,55 @@ class Creator(UserMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Set when the creator deleted their account: the row stays, anonymised, for the sessions' accounting.
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the login email was confirmed by a link sent to it; None until then (paid sessions wait for it).
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # An address the creator asked to move to, kept here until its link is followed.
+    pending_email: Mapped[str | None] = mapped_column(String(MAX_EMAIL_LENGTH))
+    # Part of every login cookie (`get_id`): raising it ends every session issued before.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # TOTP: the secret encrypted under a key derived from SECRET_KEY (`services.totp`); set but not enabled while
+    # the creator enrols; the last time step accepted, so that a code is never accepted twice.
+    totp_secret: Mapped[str | None] = mapped_column(String(255))
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
 
     sessions: Mapped[list[LiveSession]] = relationship(back_populates="creator")
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_version}"
+
+    @property
+    def email_verified(self) -> bool:
+        return self.email_verified_at is not None
+
+    @property
+    def has_two_factor(self) -> bool:
+        return self.totp_enabled_at is not None
+
+
+class RecoveryCode(db.Model):
+    """A single-use code that stands in for a TOTP code; only its hash is kept."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    creator_id: Mapped[int] = mapped_column(ForeignKey("creators.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LoginRecord(db.Model):
+    """A successful log-in, shown to the creator on the account page (the newest few are kept)."""
+
+    __tablename__ = "login_records"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    creator_id: Mapped[int] = mapped_column(ForeignKey("creators.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    address: Mapped[str | None] = mapped_column(String(64))
+    browser: Mapped[str | None] = mapped_column(String(200))
+    method: Mapped[str] = mapped_column(String(20))  # "password", "totp", "recovery_code"
 
 
 class ZoomMeeting(db.Model):
@@ -116,6 +164,7 @@ class ApiToken(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     creator_id: Mapped[int] = mapped_column(ForeignKey("creators.id"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str | None] = mapped_column(String(MAX_TOKEN_NAME_LENGTH))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -475,7 +524,11 @@ class OutboxMessage(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    # An attendee's message has its order; an account message (a reset or confirmation link) its creator and the
+    # address it goes to instead.
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
+    creator_id: Mapped[int | None] = mapped_column(ForeignKey("creators.id"), index=True)
+    to_address: Mapped[str | None] = mapped_column(String(MAX_EMAIL_LENGTH))
     kind: Mapped[str] = mapped_column(String(40))
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(String(20), default=OutboxStatus.PENDING)
@@ -495,7 +548,8 @@ class OutboxMessage(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
-    order: Mapped[Order] = relationship()
+    order: Mapped[Order | None] = relationship()
+    creator: Mapped[Creator | None] = relationship()
 
 
 class WorkerHeartbeat(db.Model):

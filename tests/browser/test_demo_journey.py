@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -21,65 +20,11 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 if not os.access(CHROMIUM, os.X_OK):
     pytest.skip("Debian's chromium is missing (run tests/install-test-packages.sh as root)", allow_module_level=True)
 
-from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Page, expect  # noqa: E402
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
+from tests.browser.conftest import confirm_through_mailbox, log_in  # noqa: E402
+
 JOIN_LINK = "https://meet.example.com/x"
-TIMEOUT_MS = 15_000
-VIEWPORT = {"width": 1100, "height": 800}
-
-expect.set_options(timeout=TIMEOUT_MS)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def new_page(browser):
-    """`new_page()` -> a page in a fresh browser context: one context per person, so no shared cookies.
-
-    `new_page(locale="fr-FR", timezone_id="America/Toronto")`: a browser set to another language and zone.
-    """
-    contexts = []
-
-    def factory(locale: str = "en-GB", timezone_id: str = "Europe/Berlin") -> Page:
-        context = browser.new_context(locale=locale, timezone_id=timezone_id, viewport=VIEWPORT)
-        # Like the conftest's guard for Python sockets: the browser only talks to this machine.
-        context.route(re.compile(r"^(?!https?://(127\.0\.0\.1|localhost)[:/])"), lambda route: route.abort())
-        context.set_default_timeout(TIMEOUT_MS)
-        contexts.append(context)
-        return context.new_page()
-
-    yield factory
-    for context in contexts:
-        context.close()
-
-
-@pytest.fixture
-def screenshot(request):
-    """`screenshot(page, "01-signup")` saves a full-page PNG under test-artifacts/browser/."""
-    backend = request.node.callspec.params.get("database_url", "sqlite") if hasattr(request.node, "callspec") else ""
-    folder = ARTIFACTS if backend in ("", "sqlite") else ARTIFACTS / backend
-    folder.mkdir(parents=True, exist_ok=True)
-
-    def save(page: Page, name: str) -> None:
-        page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
-
-    return save
 
 
 def expect_test_mode_banner(page: Page) -> None:
@@ -98,13 +43,15 @@ def test_demo_journey_from_signup_to_paid_ticket(live_server, new_page, screensh
     expect_test_mode_banner(creator)
     creator.get_by_label("Your name").fill("Ada Teacher")
     creator.get_by_label("Email").fill("ada@example.com")
-    creator.get_by_label("Password").fill("correct horse battery")
+    creator.get_by_label("Password", exact=True).fill("correct horse battery")
     creator.get_by_label("Your time zone").select_option("Europe/Paris")
     screenshot(creator, "01-signup")
     creator.get_by_role("button", name="Create account").click()
-    expect(creator).to_have_url(re.compile(r"/dashboard/sessions/new$"))
+    expect(creator.get_by_role("heading", name="Check your inbox")).to_be_visible()
+    confirm_through_mailbox(creator, server, "ada@example.com")  # paid seats need a confirmed address
+    log_in(creator, server, "ada@example.com", "correct horse battery")
+    creator.goto(server.url + "/dashboard/sessions/new")
     expect(creator.get_by_role("heading", name="New session")).to_be_visible()
-    expect(creator.locator(".flash")).to_contain_text("Welcome, Ada Teacher")
 
     # 2. They fill the form and publish.
     starts = (datetime.now() + timedelta(days=7)).replace(hour=18, minute=30)
@@ -208,7 +155,8 @@ def _demo_session(server) -> int:
     from webinar_pay.services.creators import create_api_token, create_creator
 
     with server.app.app_context():
-        token = create_api_token(create_creator("ada@example.com", "Ada Teacher", "correct horse battery"))
+        creator = create_creator("ada@example.com", "Ada Teacher", "correct horse battery", verified=True)
+        token = create_api_token(creator)
     api = Api(server.url, token)
     status, body = api.post("/api/v1/sessions", session_payload(join_link=JOIN_LINK))
     assert status == 201, body

@@ -1,5 +1,6 @@
 """Creator accounts, their profile (with the Zoom user linked to it) and their API tokens."""
 
+import functools
 import hashlib
 import re
 import secrets
@@ -10,15 +11,16 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
+from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 from integrations.video import UserNotFound, VideoConfigurationError, VideoError, VideoUser
 
 from ..extensions import db
-from ..limits import MAX_EMAIL_LENGTH, MIN_PASSWORD_LENGTH
+from ..limits import MAX_EMAIL_LENGTH, MAX_PASSWORD_LENGTH, MAX_TOKEN_NAME_LENGTH, MIN_PASSWORD_LENGTH
 from ..locales import DEFAULT_LOCALE, supported
-from ..models import ApiToken, Creator, utcnow
-from . import ValidationError
-from .text import TextError, clean_url, email_address, is_clean, person_name
+from ..models import ApiToken, Creator, get_by_id, utcnow
+from . import NotFound, ValidationError
+from .text import TextError, clean_text, clean_url, email_address, is_clean, person_name
 from .timezones import is_valid_timezone
 from .video import VideoPlatformUnavailable, video_platform
 
@@ -41,9 +43,36 @@ def clean_name(name: Any) -> str:
         raise ValidationError(error.message, fields={"name": error.message}) from None
 
 
-def create_creator(
-    email: str, name: str, password: str, timezone: str = "UTC", locale: str = DEFAULT_LOCALE
-) -> Creator:
+@functools.cache
+def _common_passwords() -> frozenset[str]:
+    """The 30,000 most common passwords of the lists zxcvbn ships (leaked-password corpora), lower case."""
+    return frozenset(word.lower() for word in FREQUENCY_LISTS["passwords"])
+
+
+def password_problem(password: object, *, email: str = "", name: str = "") -> str | None:
+    """Why a new password is refused, or None: at least MIN_PASSWORD_LENGTH characters (at most
+    MAX_PASSWORD_LENGTH), not a common password, not the account's email or name."""
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
+        return _("Use at least %(n)d characters.", n=MIN_PASSWORD_LENGTH)
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return _("Use at most %(n)d characters.", n=MAX_PASSWORD_LENGTH)
+    if not is_clean(password):
+        return _("Use printable characters only.")
+    folded = password.lower()
+    squeezed = "".join(folded.split())
+    if folded in _common_passwords() or squeezed in _common_passwords():
+        return _("This password is one of the most common ones, which attackers try first. Choose another.")
+    if folded in {email.strip().lower(), name.strip().lower()}:
+        return _("Do not use your email address or your name as your password.")
+    return None
+
+
+def hash_password(password: str) -> str:
+    return generate_password_hash(password)
+
+
+def check_new_account(email: str, name: str, password: str, timezone: str) -> tuple[str, str]:
+    """The email and name of a new account, cleaned; ValidationError lists every field that is wrong."""
     errors = {}
     try:
         email = normalize_email(email)
@@ -53,8 +82,41 @@ def create_creator(
         name = clean_name(name)
     except ValidationError as error:
         errors.update(error.fields)
-    if len(password or "") < MIN_PASSWORD_LENGTH:
-        errors["password"] = _("Use at least %(n)d characters.", n=MIN_PASSWORD_LENGTH)
+    problem = password_problem(
+        password, email=email if "email" not in errors else "", name=name if "name" not in errors else ""
+    )
+    if problem:
+        errors["password"] = problem
+    if not is_valid_timezone(timezone):
+        errors["timezone"] = _("Choose a time zone from the list.")
+    if errors:
+        raise ValidationError(_("Please correct the marked fields."), fields=errors)
+    return email, name
+
+
+def create_creator(
+    email: str,
+    name: str,
+    password: str,
+    timezone: str = "UTC",
+    locale: str = DEFAULT_LOCALE,
+    *,
+    verified: bool = False,
+) -> Creator:
+    """The operator's way in (`flask creators create`), which says when the address is taken; sign-up goes through
+    `accounts.sign_up`, which never does. `verified`: the operator vouches for the address."""
+    errors = {}
+    try:
+        email = normalize_email(email)
+    except ValidationError as error:
+        errors.update(error.fields)
+    try:
+        name = clean_name(name)
+    except ValidationError as error:
+        errors.update(error.fields)
+    problem = password_problem(password, email=email, name=name)
+    if problem:
+        errors["password"] = problem
     if not is_valid_timezone(timezone):
         errors["timezone"] = _("Choose a time zone from the list.")
     if not supported(locale):
@@ -63,9 +125,8 @@ def create_creator(
         errors["email"] = _("An account with this email already exists.")
     if errors:
         raise ValidationError(_("Please correct the marked fields."), fields=errors)
-    creator = Creator(
-        email=email, name=name, password_hash=generate_password_hash(password), timezone=timezone, locale=locale
-    )
+    creator = Creator(email=email, name=name, password_hash=hash_password(password), timezone=timezone, locale=locale)
+    creator.email_verified_at = utcnow() if verified else None
     db.session.add(creator)
     db.session.commit()
     return creator
@@ -89,10 +150,36 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_api_token(creator: Creator) -> str:
+def create_api_token(creator: Creator, name: str | None = None) -> str:
     """Returns the token once; only its hash is stored."""
     token = "wp_" + secrets.token_urlsafe(32)
-    db.session.add(ApiToken(creator_id=creator.id, token_hash=_token_hash(token)))
+    db.session.add(ApiToken(creator_id=creator.id, token_hash=_token_hash(token), name=name))
+    db.session.commit()
+    return token
+
+
+def token_name(name: object) -> str:
+    """An API token's label: one line, 1 to MAX_TOKEN_NAME_LENGTH characters."""
+    try:
+        cleaned = clean_text(name, max_length=MAX_TOKEN_NAME_LENGTH, required=False)
+    except TextError as error:
+        raise ValidationError(error.message, fields={"name": error.message}) from None
+    if not cleaned:
+        message = _("Give the token a name, such as the tool that will use it.")
+        raise ValidationError(message, fields={"name": message})
+    return cleaned
+
+
+def creator_tokens(creator: Creator) -> list[ApiToken]:
+    return list(db.session.scalars(select(ApiToken).where(ApiToken.creator_id == creator.id).order_by(ApiToken.id)))
+
+
+def revoke_api_token(creator: Creator, token_id: int) -> ApiToken:
+    """Deletes one of the creator's tokens; another creator's is not found."""
+    token = get_by_id(ApiToken, token_id)
+    if token is None or token.creator_id != creator.id:
+        raise NotFound(_("No such token."))
+    db.session.delete(token)
     db.session.commit()
     return token
 

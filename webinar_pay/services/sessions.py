@@ -14,6 +14,7 @@ from ..extensions import db
 from ..limits import EARLIEST_START, LATEST_START
 from ..models import Creator, LiveSession, Platform, SessionStatus, get_by_id, utcnow
 from . import Conflict, NotFound, ValidationError
+from .accounts import require_verified_email
 from .enrollment import prepare_session_platform
 from .outbox.planning import move_messages
 from .schemas import (
@@ -137,6 +138,8 @@ def update_session(session: LiveSession, raw: Mapping[str, Any]) -> LiveSession:
         )
     before = (session.starts_at, session.duration_minutes, list(session.reminder_offsets or []))
     zoom_before = (session.platform, session.zoom_meeting_id, session.zoom_kind)
+    if session.status == SessionStatus.PUBLISHED and fields.get("price", 0) > 0 and session.price == 0:
+        require_verified_email(session.creator)  # a free session on sale cannot turn paid before the address answers
     for name, value in fields.items():
         setattr(session, name, value)
     if session.status == SessionStatus.PUBLISHED and zoom_before != (
@@ -164,6 +167,8 @@ def publish_session(session: LiveSession) -> LiveSession:
         raise Conflict(_("Only a draft can be published."))
     if session.has_started():
         raise Conflict(_("This session starts in the past: move it first."))
+    if session.price > 0:
+        require_verified_email(session.creator)
     prepare_session_platform(session)  # Zoom: the meeting exists and only paid attendees get in
     transition(session, SessionStatus.PUBLISHED, published_at=utcnow())
     db.session.commit()

@@ -17,7 +17,7 @@ from markupsafe import Markup
 from .. import limits
 from ..config import settings
 from ..extensions import babel, db, login_manager
-from ..models import Creator
+from ..models import Creator, get_by_id
 from ..money import format_amount
 from ..services import ServiceError
 from ..services.text import status_label
@@ -105,10 +105,23 @@ def init_app(app: Flask) -> None:
     from ..services.refunds import can_self_cancel, cancellation_deadline
 
     app.wsgi_app = ChunkedBodyLimit(app.wsgi_app, settings(app).MAX_CONTENT_LENGTH or 0)
-    from . import account_deletion, api, auth, dashboard, emails, health, language, mailbox, storefront, webhooks
+    from . import (
+        account,
+        account_deletion,
+        api,
+        auth,
+        dashboard,
+        emails,
+        health,
+        language,
+        mailbox,
+        storefront,
+        webhooks,
+    )
 
     babel.init_app(app, locale_selector=language.page_locale)
-    for module in (storefront, auth, dashboard, api, webhooks, emails, mailbox, health, language, account_deletion):
+    modules = (storefront, auth, account, dashboard, api, webhooks, emails, mailbox, health, language, account_deletion)
+    for module in modules:
         app.register_blueprint(module.bp)
     app.add_template_global(format_in_zone)
     app.add_template_filter(html_datetime)
@@ -212,6 +225,17 @@ def error_response(code: str, message: str, status: int, fields: dict | None = N
 
 
 @login_manager.user_loader
-def load_creator(creator_id: str) -> Creator | None:
-    creator = db.session.get(Creator, int(creator_id)) if creator_id.isascii() and creator_id.isdigit() else None
-    return creator if creator is not None and creator.deleted_at is None else None  # a deleted account logs nobody in
+def load_creator(user_id: str) -> Creator | None:
+    """The creator of a login cookie (`Creator.get_id`: "<id>:<session version>"), only while their session version
+    is still the one the cookie was issued with: logging out, a new password or "log out everywhere" raise it.
+    A cookie from before versions existed holds the id alone, which stands for version 0."""
+    creator_id, _sep, version = user_id.partition(":")
+    version = version or "0"
+    if not (creator_id.isascii() and creator_id.isdigit() and version.isascii() and version.isdigit()):
+        return None
+    if len(creator_id) > 10 or len(version) > 10:
+        return None
+    creator = get_by_id(Creator, int(creator_id))
+    if creator is None or creator.deleted_at is not None:  # a deleted account logs nobody in
+        return None
+    return creator if creator.session_version == int(version) else None

@@ -14,6 +14,7 @@ from ..locales import LANGUAGE_NAMES
 from ..models import LiveSession
 from ..money import MoneyError, major_input_value, normalize_currency, to_minor
 from ..services import ServiceError, ValidationError
+from ..services.accounts import EmailNotVerified
 from ..services.creators import update_profile
 from ..services.discounts import create_code, creator_code, creator_codes, delete_code
 from ..services.enrollment import failed_enrollments, retry_enrollment, retry_failed_enrollments
@@ -237,7 +238,11 @@ def publish(session_id: int):
 
 
 def _publish(session: LiveSession):
-    publish_session(session)
+    try:
+        publish_session(session)
+    except EmailNotVerified as error:  # the draft is kept; the page says what to do
+        flash(error.message)
+        return redirect(url_for(".session_detail", session_id=session.id))
     flash(_("Published: your session is on sale."))
     return redirect(url_for(".session_detail", session_id=session.id))
 

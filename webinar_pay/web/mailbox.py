@@ -43,7 +43,11 @@ def only_without_mail_server():
 
 
 def _visible(message: OutboxMessage) -> bool:
-    return is_public() or message.order.session.creator_id == current_user.id
+    if is_public():
+        return True
+    if message.order is None:  # a creator's own message
+        return message.creator_id == current_user.id
+    return message.order.session.creator_id == current_user.id
 
 
 def _message(message_id: int) -> OutboxMessage:

@@ -70,6 +70,7 @@ UNAUTHORIZED = ref("responses", "Unauthorized")
 NOT_FOUND = ref("responses", "NotFound")
 VALIDATION_FAILED = ref("responses", "ValidationFailed")
 CONFLICT = ref("responses", "Conflict")
+EMAIL_NOT_VERIFIED = ref("responses", "EmailNotVerified")
 SESSION_ID = [ref("parameters", "SessionId")]
 PUBLIC: list = []  # `security: []`: no token needed
 
@@ -203,12 +204,14 @@ OPENAPI: dict = {
                     "(`youtube_url` or `join_link`) unless the session already has it; for zoom a meeting ID "
                     "that is not sent is kept, or the app schedules a meeting at publish. "
                     "`capacity` cannot drop below `seats_taken`. Moving a published zoom session to another meeting "
-                    "checks that meeting as publishing does."
+                    "checks that meeting as publishing does. A free session on sale turns paid only once the "
+                    "creator's email address is confirmed (403 `email_not_verified`)."
                 ),
                 "requestBody": json_body("SessionPatch", "The fields to change."),
                 "responses": {
                     "200": json_response("The session after the change.", schema("Session")),
                     "401": UNAUTHORIZED,
+                    "403": EMAIL_NOT_VERIFIED,
                     "404": NOT_FOUND,
                     "409": CONFLICT,
                     "422": VALIDATION_FAILED,
@@ -225,11 +228,13 @@ OPENAPI: dict = {
                 "description": (
                     "Publishing an already published session changes nothing and answers 200. For zoom, the "
                     "meeting must exist and require registration with manual approval (422 says what to change); "
-                    "without a meeting ID the app schedules one."
+                    "without a meeting ID the app schedules one. A paid session needs the creator's confirmed "
+                    "email address (403 `email_not_verified`)."
                 ),
                 "responses": {
                     "200": json_response("The session, now `published`.", schema("Session")),
                     "401": UNAUTHORIZED,
+                    "403": EMAIL_NOT_VERIFIED,
                     "404": NOT_FOUND,
                     "409": CONFLICT,
                     "422": VALIDATION_FAILED,
@@ -569,6 +574,15 @@ OPENAPI: dict = {
                 "cancelled or ended sessions cannot be changed.",
                 "conflict",
                 message="This session starts in the past: move it first.",
+            ),
+            "EmailNotVerified": error_response(
+                "The creator has not confirmed their email address yet (the link sent at sign-up, which the "
+                "account page sends again): a paid session cannot go on sale until then. Drafts and free sessions "
+                "are not affected.",
+                "email_not_verified",
+                message="Confirm your email address before selling paid seats: follow the link we sent to "
+                "ada@example.com (your account page can send it again). Free sessions and drafts need no "
+                "confirmation.",
             ),
             "NotForSale": error_response(
                 "`sold_out`: every seat is taken or held. `not_on_sale`: the session has started, ended or was "

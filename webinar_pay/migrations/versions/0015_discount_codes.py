@@ -1,14 +1,14 @@
 """discount codes: the creators' codes, and on each order the code it used, the discount and whether it holds a use
 
 Revision ID: 0015_discount_codes
-Revises: 0012_attendee_privacy
+Revises: 0013_accounts
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0015_discount_codes"
-down_revision = "0012_attendee_privacy"
+down_revision = "0013_accounts"
 branch_labels = None
 depends_on = None
 

@@ -14,7 +14,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
-from flask import render_template
+from flask import render_template, url_for
 from flask_babel import force_locale, get_locale, ngettext
 from flask_babel import gettext as _
 from flask_mail import Message
@@ -26,14 +26,17 @@ from ...locales import DEFAULT_LOCALE
 from ...models import Creator, EnrollmentStatus, LiveSession, Order, OrderStatus, OutboxMessage, Refund, utcnow
 from ...money import format_amount
 from .. import NotFound
+from ..account_links import CONFIRM_VALID_FOR, RESET_VALID_FOR, confirm_token, reset_token
 from ..ics import Invitation, build_ics
 from ..jobs import worker_context
 from ..personal_data import export_json
 from ..tickets import join_link, ticket_url
 from .kinds import (
+    CONFIRM_EMAIL,
     DATA_EXPORT,
     INVITE_KINDS,
     NOTICES,
+    PASSWORD_RESET,
     REFUND,
     REMINDER,
     TEMPLATES,
@@ -58,6 +61,7 @@ class Email:
     headers: dict[str, str] = field(default_factory=dict)
     # (file name, content type, content): not kept in the sent copy (the data export is rebuilt on request)
     attachments: list[tuple[str, str, bytes]] = field(default_factory=list)
+    secret: str | None = None  # a link that must not be kept in the copy of what was sent (a password reset)
 
 
 def _language() -> str:
@@ -179,9 +183,39 @@ def render_email(
     return email
 
 
+def compose_account(message: OutboxMessage, now: datetime) -> Email:
+    """A creator's own message: a password reset, an address to confirm, or a sign-up with a known address."""
+    creator = db.session.get(Creator, message.creator_id)
+    context: dict[str, Any] = {"creator_name": creator.name, "address": message.to_address, "link": None}
+    with worker_context():
+        if message.kind == PASSWORD_RESET:
+            context["link"] = url_for("auth.reset", token=reset_token(creator, message.created_at), _external=True)
+            context["valid_minutes"] = int(RESET_VALID_FOR.total_seconds() // 60)
+        elif message.kind == CONFIRM_EMAIL:
+            token = confirm_token(creator, message.to_address, message.created_at)
+            context["link"] = url_for("auth.confirm_email", token=token, _external=True)
+            context["valid_days"] = CONFIRM_VALID_FOR.days
+        else:
+            context["login_url"] = url_for("auth.login", _external=True)
+            context["forgot_url"] = url_for("auth.forgot", _external=True)
+        folder = f"email/{message.kind}"
+        email = Email(
+            to=message.to_address,
+            subject=" ".join(render_template(f"{folder}/subject.txt", **context).split()),
+            text=render_template(f"{folder}/body.txt", **context),
+            html=render_template(f"{folder}/body.html", **context),
+            secret=context["link"] if message.kind == PASSWORD_RESET else None,
+        )
+    email.headers["X-Webinar-Pay-Message"] = f"account:{message.kind}"
+    email.headers["Auto-Submitted"] = "auto-generated"
+    return email
+
+
 def compose(message: OutboxMessage, now: datetime | None = None) -> Email:
     """The email an outbox row stands for, as it would be sent now."""
     now = now or utcnow()
+    if message.order_id is None:
+        return compose_account(message, now)
     order = db.session.get(Order, message.order_id)
     session = db.session.get(LiveSession, order.session_id)
     enrollment = order.enrollment

@@ -20,6 +20,7 @@ from typing import Any
 from flask import current_app
 from flask_babel import gettext as _
 from flask_mail import Connection
+from markupsafe import escape
 from sqlalchemy import select, update
 from sqlalchemy.orm import selectinload
 
@@ -81,6 +82,8 @@ def _claim(now: datetime, limit: int) -> list[int]:
 
 def _still_wanted(message: OutboxMessage, now: datetime) -> str | None:
     """Why a claimed message must not go out any more, or None."""
+    if message.order_id is None:
+        return None  # a creator's own message: a link asked for a moment ago
     order = db.session.get(Order, message.order_id)
     session = db.session.get(LiveSession, order.session_id)
     if order.erased_at is not None:
@@ -321,11 +324,19 @@ def _cancel_redundant_join_link(order_id: int) -> None:
     db.session.commit()
 
 
+NOT_KEPT = "[link not kept]"
+
+
 def _copy_of(email: Email) -> dict[str, str | None]:
-    """What is kept of a message that went out, recorded with its outcome (in the same UPDATE)."""
+    """What is kept of a message that went out, recorded with its outcome (in the same UPDATE). A password reset's
+    link is left out: whoever reads the database must not be able to use it."""
+    text, html = email.text, email.html
+    if email.secret:
+        text = text.replace(email.secret, NOT_KEPT)
+        html = html.replace(email.secret, NOT_KEPT).replace(escape(email.secret), NOT_KEPT)
     return {
         "sent_to": email.to, "sent_reply_to": email.reply_to, "sent_subject": email.subject,
-        "sent_text": email.text, "sent_html": email.html, "sent_ics": email.ics,
+        "sent_text": text, "sent_html": html, "sent_ics": email.ics,
     }  # fmt: skip
 
 
@@ -363,6 +374,11 @@ def sent_message(session: LiveSession, message_id: int) -> tuple[OutboxMessage, 
     Raises NotFound for any other message: another session's, or one not sent.
     """
     message = get_by_id(OutboxMessage, message_id)
-    if message is None or message.status != OutboxStatus.SENT or message.order.session_id != session.id:
+    if (
+        message is None
+        or message.status != OutboxStatus.SENT
+        or message.order is None
+        or message.order.session_id != session.id
+    ):
         raise NotFound(_("No such message."))
     return message, sent_copy(message)

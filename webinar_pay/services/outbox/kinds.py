@@ -22,6 +22,11 @@ DATA_EXPORT = "data_export"  # the attendee asked for their data: the export rid
 NOTICES = {CANCELLED, REFUND, DATA_EXPORT}  # still sent once the order is no longer paid
 TEMPLATES = (CONFIRMATION, JOIN_LINK, REMINDER, THANK_YOU, MISSED_YOU, SESSION_MOVED, CANCELLED, REFUND)
 INVITE_KINDS = {CONFIRMATION, JOIN_LINK, SESSION_MOVED, CANCELLED, REFUND}
+# A creator's own messages, with their creator and address instead of an order.
+PASSWORD_RESET = "password_reset"  # noqa: S105 (a kind of email)
+CONFIRM_EMAIL = "confirm_email"
+ACCOUNT_EXISTS = "account_exists"  # someone signed up with an address that has an account: the owner is told
+ACCOUNT_KINDS = (PASSWORD_RESET, CONFIRM_EMAIL, ACCOUNT_EXISTS)
 
 
 def reminder_kind(minutes: int) -> str:

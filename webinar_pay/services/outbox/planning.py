@@ -33,10 +33,11 @@ from sqlalchemy.orm import aliased
 
 from ...config import settings
 from ...extensions import db
-from ...models import LiveSession, Order, OrderStatus, OutboxMessage, OutboxStatus, UTCDateTime, utcnow
+from ...models import Creator, LiveSession, Order, OrderStatus, OutboxMessage, OutboxStatus, UTCDateTime, utcnow
 from .. import Conflict, NotFound
 from ..state import ConcurrentUpdate, transition
 from .kinds import (
+    ACCOUNT_KINDS,
     CANCELLED,
     CONFIRMATION,
     DATA_EXPORT,
@@ -54,6 +55,28 @@ from .kinds import (
 )
 
 _WAITING = (OutboxStatus.PENDING, OutboxStatus.FAILED)  # what a cancellation cancels; a claimed row is the dispatcher's
+
+
+def plan_account_message(creator: Creator, kind: str, to_address: str, now: datetime | None = None) -> OutboxMessage:
+    """A creator's own message (`kinds.ACCOUNT_KINDS`), due at once; the caller commits. Its link is made when it is
+    sent, from the row's creation time (`account_links`)."""
+    assert kind in ACCOUNT_KINDS
+    now = now or utcnow()
+    row = OutboxMessage(
+        creator_id=creator.id, to_address=to_address, kind=kind, due_at=now, created_at=now,
+        status=OutboxStatus.PENDING, attempts=0,
+    )  # fmt: skip
+    db.session.add(row)
+    return row
+
+
+def account_messages_since(creator: Creator, kind: str, since: datetime) -> int:
+    """How many messages of `kind` were planned for the creator since `since` (to cap reset requests)."""
+    return db.session.scalar(
+        select(func.count(OutboxMessage.id)).where(
+            OutboxMessage.creator_id == creator.id, OutboxMessage.kind == kind, OutboxMessage.created_at >= since
+        )
+    )
 
 
 def _rows(order: Order) -> dict[str, OutboxMessage]:
