@@ -43,6 +43,7 @@ FLOWS = [
     "accounts",
     "outbox",
     "creators",
+    "discounts",
 ]
 
 

@@ -17,6 +17,9 @@ from webinar_pay.limits import (
     MAX_CANCELLATION_HOURS,
     MAX_CAPACITY,
     MAX_DESCRIPTION_LENGTH,
+    MAX_DISCOUNT_CODE_LENGTH,
+    MAX_DISCOUNT_CODES,
+    MAX_DISCOUNT_USES,
     MAX_DURATION_MINUTES,
     MAX_EMAIL_LENGTH,
     MAX_ID,
@@ -34,6 +37,7 @@ from webinar_pay.limits import (
     MAX_TYPED_AMOUNT_LENGTH,
     MAX_URL_LENGTH,
     MAX_ZOOM_MEETING_ID_DIGITS,
+    MIN_DISCOUNT_CODE_LENGTH,
     MIN_PASSWORD_LENGTH,
     MIN_REMINDER_OFFSET,
     MIN_SLUG_LENGTH,
@@ -83,6 +87,21 @@ def test_readme_states_the_limits_the_code_applies():
             "`zoom_meeting_id`",
             f"{MIN_ZOOM_MEETING_ID_DIGITS} to {MAX_ZOOM_MEETING_ID_DIGITS} digits, as text (spaces ignored) or a "
             "number; checked whatever the platform",
+        ),
+        (
+            "discount `code`",
+            f"{MIN_DISCOUNT_CODE_LENGTH} to {MAX_DISCOUNT_CODE_LENGTH} ASCII letters, digits, `-` or `_`, starting "
+            "with a letter or a digit; any case, stored upper case",
+        ),
+        (
+            "discount `percent_off` / `amount_off` / `max_uses`",
+            f"1 to 100 / 1 to {MAX_PRICE:,} minor units / 1 to {MAX_DISCOUNT_USES:,}",
+        ),
+        ("discount codes per creator", f"{MAX_DISCOUNT_CODES:,} (deleted ones do not count)"),
+        (
+            "`discount_code` at checkout",
+            f"{4 * MAX_DISCOUNT_CODE_LENGTH} characters (a longer one is a 422 `validation_error`; an unknown one, "
+            "`discount_code_invalid`)",
         ),
         (
             "`Idempotency-Key` (refunds)",

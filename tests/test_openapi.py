@@ -164,7 +164,7 @@ def test_documented_security_is_what_the_code_enforces(client, contract, publish
         f"{PREFIX}/sessions/{session_id}/checkout", {"name": "Bo", "email": "bo@example.com", "provider": "stripe"}
     )
     assert status == 201
-    ids = {"session_id": session_id, "order_id": started["order_id"]}
+    ids = {"session_id": session_id, "order_id": started["order_id"], "code_id": 1}
     global_security = contract.document["security"]
     for method, path, operation in _documented_operations(contract.document):
         needs_token = operation.get("security", global_security) != []

@@ -44,6 +44,14 @@ MAX_ZOOM_MEETING_ID_DIGITS = 12
 EARLIEST_START = timedelta(days=1)
 LATEST_START = timedelta(days=5 * 365 + 1)
 
+# -- discount codes ---------------------------------------------------------------------------------------------------
+
+# A code is 3 to 32 letters, digits, `-` or `_`, compared without case: short enough to type, nothing to escape.
+MIN_DISCOUNT_CODE_LENGTH = 3
+MAX_DISCOUNT_CODE_LENGTH = 32
+MAX_DISCOUNT_USES = 1_000_000
+MAX_DISCOUNT_CODES = 1_000  # codes a creator may have at once (deleted ones do not count)
+
 # -- amounts typed in a form ---------------------------------------------------------------------------------------
 
 # No price or refund comes near this (the sessions' own limit is far lower); beyond it a typed amount is refused

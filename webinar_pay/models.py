@@ -19,10 +19,12 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy import text as sql
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
 from .limits import (
+    MAX_DISCOUNT_CODE_LENGTH,
     MAX_EMAIL_LENGTH,
     MAX_ID,
     MAX_NAME_LENGTH,
@@ -297,6 +299,13 @@ class Order(db.Model):
     # A keyed hash of the buyer's network address while the order holds an unpaid seat (the hold limits); never the
     # address itself, and cleared once the order leaves `pending`.
     client_hash: Mapped[str | None] = mapped_column(String(32))
+    # The discount code the buyer entered (as it was, kept when the code is deleted) and what it took off the price:
+    # `amount` is what the buyer pays. `holds_discount`: the order occupies one of the code's uses (given back, like
+    # the seat, when an unpaid order ends).
+    discount_code_id: Mapped[int | None] = mapped_column(ForeignKey("discount_codes.id"), index=True)
+    discount_code: Mapped[str | None] = mapped_column(String(MAX_DISCOUNT_CODE_LENGTH))
+    discount_amount: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    holds_discount: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     # The buyer's language, the page's at checkout: every email, the ticket page and the receipt follow it.
     locale: Mapped[str] = mapped_column(String(5), default=DEFAULT_LOCALE, server_default=DEFAULT_LOCALE)
     # The buyer's own time zone as their browser gave it at checkout (None: unknown), shown next to the session's.
@@ -328,6 +337,42 @@ class OrderConsent(db.Model):
     wording: Mapped[str] = mapped_column(Text)
     source: Mapped[str] = mapped_column(String(200))
     given_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DiscountCode(db.Model):
+    """A creator's code: a percentage or an amount off, for one session or all of theirs, within optional dates and a
+    number of uses. `uses` counts the orders holding one (`Order.holds_discount`), changed only by conditional
+    UPDATEs, as seats are; a deleted code (`deleted_at`) takes no new use and frees its text for a new code."""
+
+    __tablename__ = "discount_codes"
+    __table_args__ = (
+        CheckConstraint("uses >= 0 AND (max_uses IS NULL OR uses <= max_uses)", name="discount_uses_within_max"),
+        CheckConstraint("(percent_off IS NULL) <> (amount_off IS NULL)", name="discount_percent_or_amount"),
+        Index(
+            "uq_discount_codes_creator_code",
+            "creator_id",
+            "code",
+            unique=True,
+            sqlite_where=sql("deleted_at IS NULL"),
+            postgresql_where=sql("deleted_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    creator_id: Mapped[int] = mapped_column(ForeignKey("creators.id"), index=True)
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("live_sessions.id"), index=True)  # None: all sessions
+    code: Mapped[str] = mapped_column(String(MAX_DISCOUNT_CODE_LENGTH))  # upper case: codes are compared so
+    percent_off: Mapped[int | None] = mapped_column(Integer)
+    amount_off: Mapped[int | None] = mapped_column(Integer)
+    currency: Mapped[str | None] = mapped_column(String(3))  # the currency of `amount_off`
+    max_uses: Mapped[int | None] = mapped_column(Integer)
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+    starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    session: Mapped[LiveSession | None] = relationship()
 
 
 class OrderLog(db.Model):

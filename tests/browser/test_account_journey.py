@@ -64,7 +64,7 @@ def test_sign_up_confirm_two_factor_and_log_in_with_a_code_then_a_recovery_code(
 
     # 3. Turn two-factor authentication on: a QR code drawn by the server, then the first code from the app.
     page.get_by_role("link", name="Account").click()
-    expect(page.get_by_role("heading", name="Your account")).to_be_visible()
+    expect(page.get_by_role("heading", name="Your account", exact=True)).to_be_visible()
     screenshot(page, "account-03-account-page")
     page.locator("#two-factor").get_by_role("link", name="Manage").click()
     page.get_by_role("button", name="Set up two-factor authentication").click()

@@ -25,8 +25,9 @@ from integrations.payments import CheckoutRequest, PaymentOutcome, PaymentState,
 from ..config import settings
 from ..extensions import db, keep_loaded_across_commits
 from ..locales import DEFAULT_LOCALE
-from ..models import LiveSession, Order, OrderLog, OrderStatus, SessionStatus, get_by_id, utcnow
+from ..models import DiscountCode, LiveSession, Order, OrderLog, OrderStatus, SessionStatus, get_by_id, utcnow
 from . import Conflict, NotFound, ServiceError
+from .discounts import DiscountCodeInvalid, Price, price_for, refusal
 from .enrollment import request_enrollment
 from .outbox.kinds import REFUND
 from .outbox.planning import cancel_messages, plan_messages
@@ -35,7 +36,7 @@ from .payments import providers
 from .personal_data import record_consents
 from .refunds import plan_refund
 from .schemas import CheckoutInput, validate
-from .seats import give_seat_back, lock_order, take_seat
+from .seats import lock_order, release_hold, take_discount_use, take_seat, untake_seat
 from .state import ConcurrentUpdate, transition
 from .text import status_label
 from .tickets import ticket_token, ticket_url
@@ -148,14 +149,31 @@ class Buyer:
     consents: Consents = None  # what the buyer agreed to, and on which page
 
 
-def _hold_seat(session: LiveSession, buyer: Buyer, provider_name: str, client: str | None) -> Order:
-    if not session.is_on_sale:
-        raise NotOnSale(_("This session is not on sale any more."))
+def _take_seat_and_use(session: LiveSession, code: DiscountCode | None) -> None:
+    """A seat, and a use of the code if there is one, in the caller's transaction; else SoldOut or the code's refusal.
+
+    Holds that ran out are given back lazily (without asking the provider) before a buyer is refused either.
+    """
     if not take_seat(session.id, only_on_sale=True):
         db.session.rollback()
         if expire_holds(session_id=session.id, ask_provider=False) == 0 or not take_seat(session.id, only_on_sale=True):
             db.session.rollback()
             raise SoldOut(_("Sorry, this session is sold out."))
+    if code is None or take_discount_use(code.id, now=utcnow()):
+        return
+    db.session.rollback()
+    if expire_holds(discount_code_id=code.id, ask_provider=False) > 0:
+        if take_seat(session.id, only_on_sale=True) and take_discount_use(code.id, now=utcnow()):
+            return
+        db.session.rollback()
+    db.session.refresh(code)
+    raise refusal(code, session, utcnow()) or DiscountCodeInvalid(_("This discount code has been used up."))
+
+
+def _hold_seat(session: LiveSession, buyer: Buyer, provider_name: str, client: str | None, price: Price) -> Order:
+    if not session.is_on_sale:
+        raise NotOnSale(_("This session is not on sale any more."))
+    _take_seat_and_use(session, price.code)
     now = utcnow()
     _check_hold_limits(session.id, buyer.email, client, now)
     order = Order(
@@ -164,8 +182,12 @@ def _hold_seat(session: LiveSession, buyer: Buyer, provider_name: str, client: s
         email=buyer.email,
         locale=buyer.locale,
         timezone=buyer.timezone,
-        amount=session.price,
-        currency=session.currency,
+        amount=price.total,
+        currency=price.currency,
+        discount_code_id=price.code.id if price.code else None,
+        discount_code=price.code.code if price.code else None,
+        discount_amount=price.discount,
+        holds_discount=price.code is not None,
         provider=provider_name,
         status=OrderStatus.PENDING,
         holds_seat=True,
@@ -191,6 +213,7 @@ def start_checkout(
     *,
     locale: Any = None,
     timezone: Any = None,
+    discount_code: Any = None,
     default_locale: str = DEFAULT_LOCALE,
     consents: Any = None,
     consent_source: str = "",
@@ -204,30 +227,34 @@ def start_checkout(
     the request's), in which the provider's page, the ticket page and every email of the order are shown;
     `timezone` the buyer's own zone, shown in the emails next to the session's. `consents` are the optional emails
     the buyer ticked a box for, recorded with the order, its wording and `consent_source` (the page or API path they
-    were given on).
+    were given on). `discount_code` is the code the buyer entered: the price is the session's less its discount
+    (`discounts.price_for`), and a use of it is held with the seat; a seat the code makes free needs no provider.
     """
     raw = {"name": name, "email": email, "provider": provider_name, "locale": locale, "timezone": timezone,
-           "consents": consents}  # fmt: skip
+           "consents": consents, "discount_code": discount_code}  # fmt: skip
     checked = validate(CheckoutInput, raw)
     provider_name = checked.provider or next(iter(providers()), "")
     agreed = (tuple(dict.fromkeys(checked.consents)), consent_source) if checked.consents else None
     buyer = Buyer(checked.name, checked.email, checked.locale or default_locale, checked.timezone, agreed)
+    price = price_for(session, checked.discount_code, uses=False)
     # The hot path of a flash sale: it commits twice around the provider's call and writes every value it
     # reads back, so nothing needs reloading after a commit.
     with keep_loaded_across_commits():
-        return _start_checkout(session, buyer, provider_name, client_hash(client_address))
+        return _start_checkout(session, buyer, provider_name, client_hash(client_address), price)
 
 
-def _start_checkout(session: LiveSession, buyer: Buyer, provider_name: str, client: str | None) -> CheckoutStarted:
-    if session.is_free:
-        order = _hold_seat(session, buyer, "free", client)
+def _start_checkout(
+    session: LiveSession, buyer: Buyer, provider_name: str, client: str | None, price: Price
+) -> CheckoutStarted:
+    if price.total == 0:
+        order = _hold_seat(session, buyer, "free", client, price)
         free = PaymentState(f"free-{order.id}", PaymentOutcome.PAID, order.id, 0, order.currency)
         confirm_payment(order, free, actor="free registration")
         db.session.commit()
         return CheckoutStarted(order, ticket_url(order))
 
     provider = get_provider(provider_name)
-    order = _hold_seat(session, buyer, provider_name, client)
+    order = _hold_seat(session, buyer, provider_name, client, price)
     request = CheckoutRequest(
         order_id=order.id,
         description=session.title,
@@ -246,7 +273,7 @@ def _start_checkout(session: LiveSession, buyer: Buyer, provider_name: str, clie
     except ProviderError as error:
         log.warning("checkout for order %s failed: %s", order.id, error)
         transition(order, OrderStatus.FAILED, actor=provider.name, note=str(error))
-        give_seat_back(order)
+        release_hold(order)
         db.session.commit()
         raise ProviderUnavailable(_("The payment provider could not be reached. Please try again.")) from error
     order.provider_ref = result.provider_ref
@@ -280,14 +307,26 @@ def confirm_payment(order: Order, payment: PaymentState, actor: str) -> str:
         seat = order.session.status != SessionStatus.CANCELLED and (
             order.holds_seat or take_seat(order.session_id, only_on_sale=False)
         )
-        if not seat:
-            transition(
-                order, OrderStatus.REFUNDED, actor=actor, note=_("Paid after its hold expired; no seat left."), **paid
+        # The code's use, like the seat, is taken again if one is left: its discount was paid for within `max_uses`.
+        use = seat and (
+            order.discount_code_id is None or order.holds_discount or take_discount_use(order.discount_code_id)
+        )
+        if not use:
+            if seat and not order.holds_seat:
+                untake_seat(order.session_id)
+            note = (
+                _("Paid after its hold expired; no seat left.")
+                if not seat
+                else _("Paid after its hold expired; the discount code was used up meanwhile.")
             )
-            plan_refund(order, reason="no_seat_left")
+            transition(order, OrderStatus.REFUNDED, actor=actor, note=note, **paid)
+            plan_refund(order, reason="no_seat_left" if not seat else "discount_used_up")
             cancel_messages(order, notice=REFUND)
-            return "refunded_no_seat"
-        transition(order, OrderStatus.PAID, actor=actor, note="paid after its hold expired", holds_seat=True, **paid)
+            return "refunded_no_seat" if not seat else "refunded_discount_used_up"
+        held = {"holds_discount": True} if order.discount_code_id is not None else {}
+        transition(
+            order, OrderStatus.PAID, actor=actor, note="paid after its hold expired", holds_seat=True, **held, **paid
+        )
     request_enrollment(order)
     plan_messages(order)
     return "paid"
@@ -298,7 +337,7 @@ def payment_failed(order: Order, actor: str, note: str = "") -> str:
     if order.status != OrderStatus.PENDING:
         return "ignored_" + order.status
     transition(order, OrderStatus.FAILED, actor=actor, note=note)
-    give_seat_back(order)
+    release_hold(order)
     return "failed"
 
 
@@ -307,7 +346,7 @@ def checkout_expired(order: Order, actor: str) -> str:
     if order.status != OrderStatus.PENDING:
         return "ignored_" + order.status
     transition(order, OrderStatus.EXPIRED, actor=actor)
-    give_seat_back(order)
+    release_hold(order)
     return "expired"
 
 
@@ -333,7 +372,7 @@ def cancel_checkout(order: Order) -> None:
     order = lock_order(order)
     if order.status == OrderStatus.PENDING:
         transition(order, OrderStatus.CANCELLED, actor="buyer")
-        give_seat_back(order)
+        release_hold(order)
     db.session.commit()
 
 
@@ -341,7 +380,12 @@ def cancel_checkout(order: Order) -> None:
 
 
 def expire_holds(
-    session_id: int | None = None, *, ask_provider: bool = True, now: datetime | None = None, limit: int = 200
+    session_id: int | None = None,
+    *,
+    discount_code_id: int | None = None,
+    ask_provider: bool = True,
+    now: datetime | None = None,
+    limit: int = 200,
 ) -> int:
     """Give back the seats of pending orders whose hold ran out; returns how many seats came back.
 
@@ -354,6 +398,8 @@ def expire_holds(
     query = select(Order).where(Order.status == OrderStatus.PENDING, Order.hold_expires_at < now)
     if session_id is not None:
         query = query.where(Order.session_id == session_id)
+    if discount_code_id is not None:
+        query = query.where(Order.discount_code_id == discount_code_id)
     orders = db.session.scalars(query.order_by(Order.hold_expires_at).limit(limit)).all()
     released = 0
     for order in orders:
@@ -371,7 +417,7 @@ def expire_holds(
                 locked = lock_order(order)
                 if locked.status == OrderStatus.PENDING:
                     transition(locked, OrderStatus.EXPIRED, actor="hold expiry")
-                    give_seat_back(locked)
+                    release_hold(locked)
                     released += 1
             db.session.commit()
         except ConcurrentUpdate:

@@ -25,8 +25,11 @@ from ..limits import (
     MAX_CANCELLATION_HOURS,
     MAX_CAPACITY,
     MAX_DESCRIPTION_LENGTH,
+    MAX_DISCOUNT_CODE_LENGTH,
+    MAX_DISCOUNT_USES,
     MAX_DURATION_MINUTES,
     MAX_EMAIL_LENGTH,
+    MAX_ID,
     MAX_NAME_LENGTH,
     MAX_PRICE,
     MAX_REMINDER_OFFSET,
@@ -34,6 +37,7 @@ from ..limits import (
     MAX_TITLE_LENGTH,
     MAX_URL_LENGTH,
     MAX_ZOOM_MEETING_ID_DIGITS,
+    MIN_DISCOUNT_CODE_LENGTH,
     MIN_REMINDER_OFFSET,
     MIN_ZOOM_MEETING_ID_DIGITS,
 )
@@ -450,6 +454,94 @@ class CheckoutInput(Input):
         ),
         Refusal(lambda: _("Choose among: %(choices)s.", choices=", ".join(CONSENT_PURPOSES))),
     ] = None
+    discount_code: Annotated[
+        Annotated[str, Field(max_length=4 * MAX_DISCOUNT_CODE_LENGTH)] | None,
+        Field(
+            description=(
+                "A discount code of the session's creator, in any case. The price is computed by the server and sent "
+                "to the provider; an unknown, expired, not yet valid or used-up code is a 422 `discount_code_invalid` "
+                "whose message says which. A code that makes the seat free needs no provider."
+            ),
+            examples=["LAUNCH20"],
+        ),
+        Refusal(lambda: _("This discount code does not exist.")),
+    ] = None
+
+
+# -- discount codes ----------------------------------------------------------------------------------------------------
+
+DISCOUNT_CODE_PATTERN = rf"^[A-Za-z0-9][A-Za-z0-9_-]{{{MIN_DISCOUNT_CODE_LENGTH - 1},{MAX_DISCOUNT_CODE_LENGTH - 1}}}$"
+_DISCOUNT_CODE = re.compile(DISCOUNT_CODE_PATTERN)
+
+
+def discount_code_text(value: Any) -> str:
+    """A code as creators write it and buyers type it: surrounding spaces trimmed, compared (and kept) upper case."""
+    if not isinstance(value, str) or len(value) > 4 * MAX_DISCOUNT_CODE_LENGTH:
+        raise ValueError(value)
+    code = value.strip()
+    if not (code.isascii() and _DISCOUNT_CODE.fullmatch(code)):
+        raise ValueError(value)
+    return code.upper()
+
+
+def enter_a_code() -> str:
+    return _(
+        "Use %(low)d to %(high)d letters, digits, - or _, starting with a letter or a digit.",
+        low=MIN_DISCOUNT_CODE_LENGTH,
+        high=MAX_DISCOUNT_CODE_LENGTH,
+    )
+
+
+DiscountCodeShape = Annotated[str, Field(pattern=DISCOUNT_CODE_PATTERN, examples=["LAUNCH20"])]
+PercentOffShape, PercentOff = _whole_number(1, 100, description="A percentage of the price, 1 to 100 (100: free).")
+AmountOffShape, AmountOff = _whole_number(
+    1,
+    MAX_PRICE,
+    lambda: _("Enter the amount off in minor units (cents), at least 1."),
+    description="An amount off the price, in minor units of `currency`; a larger one than the price makes it free.",
+)
+MaxUsesShape, MaxUses = _whole_number(
+    1, MAX_DISCOUNT_USES, description="How many orders may use the code; null: no limit."
+)
+CodeTime = Annotated[
+    datetime,
+    PlainValidator(_starts_at, json_schema_input_type=Annotated[str, Field(pattern=STARTS_AT_PATTERN)]),
+    Field(
+        description=("ISO 8601 date and time; without an offset, a wall-clock time in your account's time zone."),
+        examples=["2030-06-01T00:00:00+02:00"],
+    ),
+    Refusal(enter_a_start),
+]
+
+
+class DiscountCodeInput(Input):
+    """A new code. Exactly one of `percent_off` and `amount_off`; unknown fields are refused (422)."""
+
+    code: Annotated[
+        str,
+        PlainValidator(discount_code_text, json_schema_input_type=DiscountCodeShape),
+        Field(
+            description=(
+                f"{MIN_DISCOUNT_CODE_LENGTH} to {MAX_DISCOUNT_CODE_LENGTH} ASCII letters, digits, `-` or `_`. "
+                "Buyers may type it in any case; it is stored upper case and unique among your codes."
+            )
+        ),
+        Refusal(enter_a_code, required=enter_a_code),
+    ]
+    percent_off: PercentOff | None = None
+    amount_off: AmountOff | None = None
+    currency: Currency | None = Field(
+        None,
+        description=(
+            "The currency of `amount_off`: required with it, unless `session_id` is given (then it is the session's)."
+        ),
+    )
+    session_id: Annotated[int, Field(ge=1, le=MAX_ID), Refusal(lambda: _("No such session."))] | None = Field(
+        None, description="One of your sessions; null: all your sessions."
+    )
+    max_uses: MaxUses | None = None
+    starts_at: CodeTime | None = Field(None, description="The code works from then; null: at once.")
+    expires_at: CodeTime | None = Field(None, description="The code works until then; null: no end.")
 
 
 class RefundInput(Input):
@@ -544,6 +636,7 @@ def _every_field_optional(model: type[Model]) -> type[Model]:
     return create_model(f"{model.__name__}Sent", __config__=model.model_config, **fields)
 
 
-for _model in (SessionInput, SessionPatch, CheckoutInput):  # built at import, not by the first request
+# built at import, not by the first request
+for _model in (SessionInput, SessionPatch, CheckoutInput, DiscountCodeInput):
     _refusals(_model)
     _every_field_optional(_model)

@@ -1,18 +1,23 @@
-"""Seats: take one, give one back, lock an order. The low layer the checkout, refund and expiry flows build on.
+"""Seats and discount uses: take one, give one back, lock an order. The low layer the checkout, refund and expiry
+flows build on.
 
 Seats are counted in `LiveSession.seats_taken`, changed only by conditional UPDATEs: taking one is
 `seats_taken < capacity` in one statement, so that concurrent buyers can never oversell, on SQLite (writers are
 serialised) and on PostgreSQL (the row lock makes the second writer re-check the condition). A CHECK constraint
-on the table says the same a second time. The caller owns the transaction.
+on the table says the same a second time. A discount code's uses (`DiscountCode.uses` within `max_uses`) are
+counted the same way, taken after the seat in the same transaction (the session's row, then the code's: one order of
+locks everywhere), and given back with it while the order is unpaid. The caller owns the transaction.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from datetime import datetime
+
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ..extensions import db
-from ..models import LiveSession, Order, SessionStatus, utcnow
+from ..models import DiscountCode, LiveSession, Order, SessionStatus, utcnow
 
 
 def take_seat(session_id: int, *, only_on_sale: bool) -> bool:
@@ -27,6 +32,16 @@ def take_seat(session_id: int, *, only_on_sale: bool) -> bool:
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1
+
+
+def untake_seat(session_id: int) -> None:
+    """The seat `take_seat` just took in this transaction goes back (what it was taken for cannot happen)."""
+    db.session.execute(
+        update(LiveSession)
+        .where(LiveSession.id == session_id)
+        .values(seats_taken=LiveSession.seats_taken - 1)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def give_seat_back(order: Order) -> None:
@@ -45,6 +60,53 @@ def give_seat_back(order: Order) -> None:
             .execution_options(synchronize_session=False)
         )
     set_committed_value(order, "holds_seat", False)
+
+
+def take_discount_use(code_id: int, *, now: datetime | None = None) -> bool:
+    """One use of the code, if one is left (and, with `now`, while it is valid then and not deleted)."""
+    conditions = [
+        DiscountCode.id == code_id,
+        or_(DiscountCode.max_uses.is_(None), DiscountCode.uses < DiscountCode.max_uses),
+    ]
+    if now is not None:
+        conditions += [
+            DiscountCode.deleted_at.is_(None),
+            or_(DiscountCode.starts_at.is_(None), DiscountCode.starts_at <= now),
+            or_(DiscountCode.expires_at.is_(None), DiscountCode.expires_at > now),
+        ]
+    result = db.session.execute(
+        update(DiscountCode)
+        .where(*conditions)
+        .values(uses=DiscountCode.uses + 1)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def give_discount_use_back(order: Order) -> None:
+    """The order's use of its discount code goes back to the code, once (`holds_discount` is flipped first)."""
+    if order.discount_code_id is None:
+        return
+    result = db.session.execute(
+        update(Order)
+        .where(Order.id == order.id, Order.holds_discount.is_(True))
+        .values(holds_discount=False)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount == 1:
+        db.session.execute(
+            update(DiscountCode)
+            .where(DiscountCode.id == order.discount_code_id)
+            .values(uses=DiscountCode.uses - 1)
+            .execution_options(synchronize_session=False)
+        )
+    set_committed_value(order, "holds_discount", False)
+
+
+def release_hold(order: Order) -> None:
+    """An unpaid order ended (expired, failed, cancelled): its seat and its discount use go back."""
+    give_seat_back(order)
+    give_discount_use_back(order)
 
 
 def lock_order(order: Order) -> Order:

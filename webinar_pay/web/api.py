@@ -13,6 +13,7 @@ from ..limits import MAX_TOKEN_LENGTH
 from ..locales import DEFAULT_LOCALE, SUPPORTED_LOCALES
 from ..services import ValidationError
 from ..services.creators import creator_for_api_token
+from ..services.discounts import create_code, creator_code, creator_codes, delete_code
 from ..services.orders import creator_order, start_checkout
 from ..services.personal_data import export_attendee
 from ..services.privacy import erase_attendee
@@ -30,6 +31,8 @@ from . import error_response
 from .openapi import OPENAPI
 from .responses import (
     checkout_started_json,
+    discount_code_json,
+    discount_codes_json,
     erasure_json,
     order_json,
     orders_json,
@@ -134,12 +137,31 @@ def checkout(session_id: int):
     session = public_session(session_id)
     started = start_checkout(
         session, body.get("name"), body.get("email"), body.get("provider"), client_address=request.remote_addr,
-        locale=body.get("locale"), timezone=body.get("timezone"),
+        locale=body.get("locale"), timezone=body.get("timezone"), discount_code=body.get("discount_code"),
         default_locale=request.accept_languages.best_match(SUPPORTED_LOCALES) or DEFAULT_LOCALE,
         consents=body.get("consents"), consent_source=f"API {request.path}",
     )  # fmt: skip
     order = started.order
     return jsonify(checkout_started_json(order, started.checkout_url, ticket_token(order), ticket_url(order))), 201
+
+
+@bp.get("/discount-codes")
+@token_required
+def list_discount_codes():
+    return jsonify(discount_codes_json(creator_codes(g.creator)))
+
+
+@bp.post("/discount-codes")
+@token_required
+def create_discount_code():
+    return jsonify(discount_code_json(create_code(g.creator, _json_body()))), 201
+
+
+@bp.delete("/discount-codes/<int:code_id>")
+@token_required
+def delete_discount_code(code_id: int):
+    delete_code(creator_code(g.creator, code_id, deleted=True))
+    return "", 204
 
 
 @bp.get("/orders/<int:order_id>")

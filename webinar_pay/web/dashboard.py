@@ -16,6 +16,7 @@ from ..money import MoneyError, major_input_value, normalize_currency, to_minor
 from ..services import ServiceError, ValidationError
 from ..services.accounts import EmailNotVerified
 from ..services.creators import update_profile
+from ..services.discounts import create_code, creator_code, creator_codes, delete_code
 from ..services.enrollment import failed_enrollments, retry_enrollment, retry_failed_enrollments
 from ..services.orders import creator_order
 from ..services.personal_data import attendee_orders, export_json
@@ -34,6 +35,7 @@ from ..services.sessions import (
     create_session,
     creator_dashboard,
     creator_session,
+    creator_sessions,
     publish_session,
     update_session,
 )
@@ -147,6 +149,67 @@ def profile():
 @bp.get("/")
 def index():
     return render_template("dashboard/index.html", dashboard=creator_dashboard(current_user))
+
+
+def _code_form_to_fields(form, sessions: list[LiveSession]) -> tuple[dict, dict[str, str]]:
+    """The codes form as the service takes it: numbers as numbers, the amount off typed as people write it ('5.00') in
+    minor units of the chosen session's currency (or the one chosen for all sessions)."""
+    names = ("code", "percent_off", "amount_off", "currency", "session_id", "max_uses", "starts_at", "expires_at")
+    raw = {name: form.get(name, "").strip()[:200] or None for name in names}
+    errors: dict[str, str] = {}
+    for name in ("percent_off", "max_uses", "session_id"):
+        if raw[name]:
+            raw[name] = _whole_number(raw[name])
+    session = next((s for s in sessions if s.id == raw["session_id"]), None)
+    if session is not None:
+        raw["currency"] = None  # the session's
+    elif raw["currency"]:
+        try:
+            raw["currency"] = normalize_currency(raw["currency"])
+        except MoneyError:
+            pass  # refused by the service
+    if raw["amount_off"]:
+        currency = session.currency if session else raw["currency"]
+        try:
+            raw["amount_off"] = to_minor(raw["amount_off"], normalize_currency(currency or ""))
+        except MoneyError as error:
+            # The text stays, so the service refuses it along with any other mistake.
+            errors["amount_off"] = str(error) if currency else _("Choose the currency first.")
+    return raw, errors
+
+
+def _render_codes(values: dict, errors: dict, status: int = 200):
+    sessions = creator_sessions(current_user)
+    page = render_template(
+        "dashboard/discount_codes.html",
+        codes=creator_codes(current_user),
+        sessions=sessions,
+        titles={session.id: session.title for session in sessions},
+        values=values,
+        errors=errors,
+    )
+    return page, status
+
+
+@bp.route("/discount-codes", methods=["GET", "POST"])
+def discount_codes():
+    if request.method == "GET":
+        return _render_codes({"currency": "EUR"}, {})
+    raw, errors = _code_form_to_fields(request.form, creator_sessions(current_user))
+    try:
+        code = create_code(current_user, raw)
+    except ValidationError as error:
+        return _render_codes(request.form, {**error.fields, **errors} or {"form": error.message}, 422)
+    flash(_("Discount code %(code)s created.", code=code.code))
+    return redirect(url_for(".discount_codes"))
+
+
+@bp.post("/discount-codes/<int:code_id>/delete")
+def delete_discount_code(code_id: int):
+    code = creator_code(current_user, code_id)
+    delete_code(code)
+    flash(_("Discount code %(code)s deleted: orders that used it keep their discount.", code=code.code))
+    return redirect(url_for(".discount_codes"))
 
 
 @bp.route("/sessions/new", methods=["GET", "POST"])

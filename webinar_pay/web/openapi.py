@@ -13,7 +13,7 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue, models_jso
 from pydantic_core import core_schema
 
 from ..limits import MAX_IDEMPOTENCY_KEY_LENGTH
-from ..services.schemas import CheckoutInput, RefundInput, SessionInput, SessionPatch
+from ..services.schemas import CheckoutInput, DiscountCodeInput, RefundInput, SessionInput, SessionPatch
 from .responses import ANSWERS
 
 JSON = "application/json"
@@ -119,7 +119,8 @@ class OpenApiSchema(GenerateJsonSchema):
 
 def component_schemas() -> dict[str, Any]:
     """What clients send (read as the server validates it) and what they read (as the server writes it)."""
-    models = [(model, "validation") for model in (SessionInput, SessionPatch, CheckoutInput, RefundInput)]
+    inputs = (SessionInput, SessionPatch, CheckoutInput, RefundInput, DiscountCodeInput)
+    models = [(model, "validation") for model in inputs]
     models += [(model, "serialization") for model in ANSWERS]
     _keys, document = models_json_schema(
         models, ref_template="#/components/schemas/{model}", schema_generator=OpenApiSchema
@@ -152,6 +153,7 @@ OPENAPI: dict = {
     "tags": [
         {"name": "sessions", "description": "A creator's live sessions."},
         {"name": "orders", "description": "Buying seats and reading orders."},
+        {"name": "discount-codes", "description": "Codes that take a percentage or an amount off your prices."},
         {"name": "attendee data", "description": "Attendees' rights: access to their data, erasure."},
         {"name": "meta", "description": "This description."},
     ],
@@ -268,7 +270,10 @@ OPENAPI: dict = {
                     "`Accept-Language` among `en` and `fr`, else `en`: the provider's payment page (Stripe Checkout's "
                     "`locale`, PayPal's `experience_context.locale`), the ticket page and every email of the order "
                     "are in it. `consents` lists the optional emails the buyer ticked a box for (leave it out unless "
-                    "they did). Rate limited per client address."
+                    "they did). With `discount_code`, the price is the session's less the code's discount, computed "
+                    "by the server and sent to the provider; a use of the code is held with the seat, and given "
+                    "back if the order ends unpaid. A code that makes the seat free needs no provider: the order is "
+                    "`paid` at once. Rate limited per client address."
                 ),
                 "security": PUBLIC,
                 "parameters": [
@@ -276,8 +281,11 @@ OPENAPI: dict = {
                         "name": "Accept-Language",
                         "in": "header",
                         "required": False,
-                        "description": "The buyer's languages (RFC 9110), used when the body has no `locale`.",
-                        "schema": {"type": "string", "maxLength": 1000},
+                        "description": (
+                            "The buyer's languages (RFC 9110), used when the body has no `locale`; a value that names "
+                            "none of ours, however long or malformed, is `en`."
+                        ),
+                        "schema": {"type": "string"},
                         "example": "fr-FR,fr;q=0.9,en;q=0.5",
                     }
                 ],
@@ -300,9 +308,72 @@ OPENAPI: dict = {
                     },
                     "404": NOT_FOUND,
                     "409": ref("responses", "NotForSale"),
-                    "422": VALIDATION_FAILED,
+                    "422": error_response(
+                        "`validation_error`: the body is not a JSON object, or some fields are wrong (see `fields`). "
+                        "`discount_code_invalid`: the code cannot be used for this session now; the message says "
+                        "why (it does not exist, does not apply to this session, is not valid yet, has expired, or "
+                        "has been used up), also in `fields.discount_code`.",
+                        "validation_error",
+                        "discount_code_invalid",
+                        message="This discount code has expired.",
+                        fields={"discount_code": "This discount code has expired."},
+                    ),
                     "429": ref("responses", "RateLimited"),
                     "503": ref("responses", "ProviderUnavailable"),
+                },
+            },
+        },
+        "/discount-codes": {
+            "get": {
+                "tags": ["discount-codes"],
+                "operationId": "listDiscountCodes",
+                "summary": "List your discount codes, newest first, with their uses",
+                "responses": {
+                    "200": json_response("Your codes (deleted ones left out).", schema("DiscountCodeList")),
+                    "401": UNAUTHORIZED,
+                },
+            },
+            "post": {
+                "tags": ["discount-codes"],
+                "operationId": "createDiscountCode",
+                "summary": "Create a discount code",
+                "description": (
+                    "A percentage (`percent_off`) or an amount (`amount_off`, in minor units of `currency`) off the "
+                    "price, for one of your sessions (`session_id`) or all of them, optionally within `starts_at` "
+                    "and `expires_at` and for at most `max_uses` orders. An amount off applies only to sessions sold "
+                    "in its currency. Codes are unique among your codes whatever their case."
+                ),
+                "requestBody": json_body("DiscountCodeInput", "The new code."),
+                "responses": {
+                    "201": {
+                        **json_response("Created.", schema("DiscountCode")),
+                        "links": {
+                            "DeleteDiscountCode": {
+                                "operationId": "deleteDiscountCode",
+                                "parameters": {"code_id": "$response.body#/id"},
+                            }
+                        },
+                    },
+                    "401": UNAUTHORIZED,
+                    "422": VALIDATION_FAILED,
+                },
+            },
+        },
+        "/discount-codes/{code_id}": {
+            "parameters": [ref("parameters", "DiscountCodeId")],
+            "delete": {
+                "tags": ["discount-codes"],
+                "operationId": "deleteDiscountCode",
+                "summary": "Delete a discount code",
+                "description": (
+                    "No new order can use it, and its text is free for a new code; orders that used it keep the code "
+                    "and their discount, and unpaid ones still holding a seat may still be paid. Deleting a deleted "
+                    "code again answers 204 too."
+                ),
+                "responses": {
+                    "204": {"description": "Deleted."},
+                    "401": UNAUTHORIZED,
+                    "404": NOT_FOUND,
                 },
             },
         },
@@ -472,6 +543,7 @@ OPENAPI: dict = {
         "parameters": {
             "SessionId": path_id("session_id", "session"),
             "OrderId": path_id("order_id", "order"),
+            "DiscountCodeId": path_id("code_id", "discount code"),
         },
         "responses": {
             "Unauthorized": error_response(

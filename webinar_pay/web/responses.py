@@ -21,10 +21,14 @@ from ..money import CURRENCIES
 from ..services.personal_data import CONSENT_PURPOSES, EXPORT_FORMAT
 from ..services.schemas import (
     CHECKOUT_PROVIDERS,
+    AmountOffShape,
     CancellationHoursShape,
     CapacityShape,
+    DiscountCodeShape,
     DurationShape,
     EmailShape,
+    MaxUsesShape,
+    PercentOffShape,
     PlatformShape,
     PriceShape,
     RemindersShape,
@@ -105,6 +109,37 @@ class Order(BaseModel):
         description="When the buyer's personal data was erased: `name` and `email` are placeholders since."
     )
     enrollment: Enrollment | None = Field(description="The buyer's way in, once paid; null before.")
+    discount_code: DiscountCodeShape | None = Field(description="The discount code the buyer entered; null: none.")
+    discount_amount: Annotated[
+        int, Field(ge=0, description="What the code took off the session's price; `amount` is what was left to pay.")
+    ]
+
+
+class DiscountCode(BaseModel):
+    id: int
+    code: Annotated[DiscountCodeShape, Field(description="Upper case; buyers may type it in any case.")]
+    percent_off: PercentOffShape | None
+    amount_off: AmountOffShape | None
+    currency: CurrencyCode | None = Field(description="The currency of `amount_off`; null for a percentage.")
+    session_id: int | None = Field(description="The one session it is for; null: all your sessions.")
+    max_uses: MaxUsesShape | None
+    uses: Annotated[
+        int,
+        Field(
+            ge=0,
+            description=(
+                "Orders holding a use: paid ones, and unpaid ones whose seat is still held (an unpaid order that "
+                "ends gives its use back)."
+            ),
+        ),
+    ]
+    starts_at: UtcTime | None
+    expires_at: UtcTime | None
+    created_at: UtcTime
+
+
+class DiscountCodeList(BaseModel):
+    discount_codes: list[DiscountCode]
 
 
 class OrderList(BaseModel):
@@ -268,7 +303,20 @@ class Error(BaseModel):
 
 
 # Every answer's model (the OpenAPI document publishes them under these names, with the models they hold).
-ANSWERS = (Session, SessionList, Order, OrderList, Refund, RefundMade, CheckoutStarted, AttendeeExport, Erasure, Error)
+ANSWERS = (
+    Session,
+    SessionList,
+    Order,
+    OrderList,
+    Refund,
+    RefundMade,
+    CheckoutStarted,
+    DiscountCode,
+    DiscountCodeList,
+    AttendeeExport,
+    Erasure,
+    Error,
+)
 
 Answer = TypeVar("Answer", bound=BaseModel)
 
@@ -308,6 +356,15 @@ def orders_json(orders: list[models.Order]) -> dict:
 def refund_made_json(refund: models.Refund, order: models.Order) -> dict:
     made = RefundMade.model_construct(refund=_from_row(Refund, refund), order=_order(order))
     return made.model_dump(mode="json")
+
+
+def discount_code_json(code: models.DiscountCode) -> dict:
+    return _from_row(DiscountCode, code).model_dump(mode="json")
+
+
+def discount_codes_json(codes: list[models.DiscountCode]) -> dict:
+    listed = DiscountCodeList.model_construct(discount_codes=[_from_row(DiscountCode, code) for code in codes])
+    return listed.model_dump(mode="json")
 
 
 def erasure_json(order: models.Order, erased_order_ids: list[int]) -> dict:

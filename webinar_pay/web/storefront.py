@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
+from werkzeug.datastructures import MultiDict
 
 from .. import limits
 from ..config import settings
@@ -13,6 +14,7 @@ from ..locales import supported
 from ..models import Order, OrderStatus
 from ..services import ServiceError
 from ..services.creators import public_creator
+from ..services.discounts import DiscountCodeInvalid, Price, price_for
 from ..services.enrollment import join_destination, ticket_stream
 from ..services.orders import cancel_checkout, start_checkout
 from ..services.outbox.compose import ticket_calendar_links, ticket_invitation
@@ -46,7 +48,7 @@ def index():
 
 
 def _render_session(session, errors=None, form=None, message=None, status=200, resend_errors=None,
-                    resend_message=None):  # fmt: skip
+                    resend_message=None, price: Price | None = None):  # fmt: skip
     return render_template(
         "storefront/session.html",
         session=session,
@@ -56,14 +58,29 @@ def _render_session(session, errors=None, form=None, message=None, status=200, r
         message=message,
         resend_errors=resend_errors or {},
         resend_message=resend_message,
+        price=price or Price(session.price, session.currency),
         consent_choices=[(purpose, consent_wording(purpose, session)) for purpose in CONSENT_PURPOSES],
         consents_ticked=form.getlist("consents") if form else [],
     ), status
 
 
+def _price_or_refusal(session, code: str | None) -> tuple[Price | None, DiscountCodeInvalid | None]:
+    try:
+        return price_for(session, code), None
+    except DiscountCodeInvalid as refusal:
+        return None, refusal
+
+
 @bp.get("/s/<int:session_id>")
 def session_page(session_id: int):
-    return _render_session(public_session(session_id))
+    """The sales page; `?code=` (a link a creator shares) applies a discount code to the price shown."""
+    session = public_session(session_id)
+    code = request.args.get("code", "")[:200]
+    if not code or not session.is_on_sale:
+        return _render_session(session)
+    price, refusal = _price_or_refusal(session, code)
+    form = MultiDict({"discount_code": code})
+    return _render_session(session, refusal.fields if refusal else None, form, price=price)
 
 
 @bp.get("/c/<slug>")
@@ -111,6 +128,12 @@ def checkout(session_id: int):
     # The page's language and the browser's zone come from hidden fields the buyer cannot correct: a value we do
     # not know is left out (the language of this request, no zone) rather than refusing the seat.
     zone = form.get("timezone") or None
+    code = form.get("discount_code") or None
+    if form.get("action") == "apply":  # the buyer asks what a code makes the price, before paying
+        price, refusal = _price_or_refusal(session, code)
+        if refusal:
+            return _render_session(session, refusal.fields, form, None, refusal.http_status)
+        return _render_session(session, None, form, price=price)
     try:
         started = start_checkout(
             session,
@@ -120,11 +143,13 @@ def checkout(session_id: int):
             client_address=request.remote_addr,
             locale=supported(form.get("locale")) or current_language(),
             timezone=zone if zone and is_valid_timezone(zone) else None,
+            discount_code=code,
             consents=form.getlist("consents") or None,
             consent_source=url_for(".session_page", session_id=session.id),
         )
     except ServiceError as error:
-        return _render_session(session, error.fields, form, error.message, error.http_status)
+        price = None if isinstance(error, DiscountCodeInvalid) else _price_or_refusal(session, code)[0]
+        return _render_session(session, error.fields, form, error.message, error.http_status, price=price)
     return redirect(started.checkout_url, code=303)
 
 

@@ -132,6 +132,11 @@ def _refund_reason(order: Order) -> str:
     reason = db.session.scalar(select(Refund.reason).where(Refund.order_id == order.id).order_by(Refund.id.desc()))
     if reason == "no_seat_left":
         return _("Your payment reached us after your seat's hold had run out, and the session was full by then.")
+    if reason == "discount_used_up":
+        return _(
+            "Your payment reached us after your seat's hold had run out, and your discount code had been used up by "
+            "then."
+        )
     return ""
 
 
