@@ -4,6 +4,7 @@ consents at checkout and the deletion of a creator's account."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -102,6 +103,7 @@ def test_the_creator_exports_everything_held_about_an_attendee(shop, create_crea
     assert {**downloaded, "exported_at": None} == {**export, "exported_at": None}
     page = browser.get(f"{shop.url}/dashboard/orders/{order_id}", timeout=10).text
     assert "Download everything held about this attendee" in page and "news of future sessions" in page
+    assert page.count('id="attendee-data"') == 1 and "<" not in re.search(r"<title>(.*?)</title>", page, re.S)[1]
 
     intruder = create_creator(email="mallory@example.com")[1]
     assert shop.export(order_id, token=intruder)[0] == 404

@@ -80,8 +80,8 @@ def hash_password(password: str) -> str:
     return generate_password_hash(password)
 
 
-def check_new_account(email: str, name: str, password: str, timezone: str) -> tuple[str, str]:
-    """The email and name of a new account, cleaned; ValidationError lists every field that is wrong."""
+def _new_account_fields(email: str, name: str, password: str, timezone: str) -> tuple[str, str, dict[str, str]]:
+    """The email and name of a new account, cleaned, and what is wrong with each field (empty: nothing)."""
     errors = {}
     try:
         email = normalize_email(email)
@@ -98,6 +98,12 @@ def check_new_account(email: str, name: str, password: str, timezone: str) -> tu
         errors["password"] = problem
     if not is_valid_timezone(timezone):
         errors["timezone"] = _("Choose a time zone from the list.")
+    return email, name, errors
+
+
+def check_new_account(email: str, name: str, password: str, timezone: str) -> tuple[str, str]:
+    """The email and name of a new account, cleaned; ValidationError lists every field that is wrong."""
+    email, name, errors = _new_account_fields(email, name, password, timezone)
     if errors:
         raise ValidationError(_("Please correct the marked fields."), fields=errors)
     return email, name
@@ -114,20 +120,7 @@ def create_creator(
 ) -> Creator:
     """The operator's way in (`flask creators create`), which says when the address is taken; sign-up goes through
     `accounts.sign_up`, which never does. `verified`: the operator vouches for the address."""
-    errors = {}
-    try:
-        email = normalize_email(email)
-    except ValidationError as error:
-        errors.update(error.fields)
-    try:
-        name = clean_name(name)
-    except ValidationError as error:
-        errors.update(error.fields)
-    problem = password_problem(password, email=email, name=name)
-    if problem:
-        errors["password"] = problem
-    if not is_valid_timezone(timezone):
-        errors["timezone"] = _("Choose a time zone from the list.")
+    email, name, errors = _new_account_fields(email, name, password, timezone)
     if not supported(locale):
         errors["locale"] = _("Choose a language from the list.")
     if "email" not in errors and find_creator(email):
