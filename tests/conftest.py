@@ -271,11 +271,27 @@ def client(app):
     return app.test_client()
 
 
+def _read_whole(app: Flask):
+    """`app` with each response read whole and closed before it is sent. Werkzeug's development server does not
+    close a response whose client went away (a browser leaving a page while app.js loads), which leaves the static
+    file open for the garbage collector to report in whatever test runs next."""
+
+    def wsgi(environ, start_response):
+        body = app(environ, start_response)
+        try:
+            return [b"".join(body)]
+        finally:
+            if hasattr(body, "close"):
+                body.close()
+
+    return wsgi
+
+
 class LiveServer:
     def __init__(self, app: Flask, port: int):
         self.app = app
         self.url = f"http://127.0.0.1:{port}"
-        self._server = make_server("127.0.0.1", port, app, threaded=True)
+        self._server = make_server("127.0.0.1", port, _read_whole(app), threaded=True)
         self._thread = threading.Thread(target=self._server.serve_forever, args=(POLL_SECONDS,), daemon=True)
         self._thread.start()
 
