@@ -14,7 +14,7 @@ from flask_mail import Message  # noqa: F401 - the records below are Flask-Mail'
 from sqlalchemy import select, update
 
 from tests.conftest import PASSWORD, LiveShop, csrf_in, paypal_order_id, stripe_session_id
-from tests.test_web import log_in
+from tests.test_web import account_email, log_in
 from webinar_pay.extensions import db, mail
 from webinar_pay.models import Creator, LiveSession, Order, utcnow
 from webinar_pay.services.refunds import alert_dispute
@@ -179,6 +179,9 @@ def test_the_creators_language_comes_from_sign_up_is_edited_on_the_profile_and_r
     assert answer.status_code == 200 and "Consultez votre boîte de réception" in answer.get_data(as_text=True)
     with app.app_context():
         assert db.session.scalar(select(Creator.locale)) == "fr"
+    confirm = account_email(app, "ada@example.com", "confirm_email")  # the creator's own email, in their language
+    assert confirm.subject == "Confirmez votre adresse e-mail" and '<html lang="fr">' in confirm.html
+    assert "Veuillez confirmer que ada@example.com est bien votre adresse" in confirm.text
     assert log_in(client, "ada@example.com", PASSWORD).status_code == 302
 
     page = client.get("/dashboard/profile", headers={"Accept-Language": ENGLISH}).get_data(as_text=True)

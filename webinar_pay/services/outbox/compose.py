@@ -170,6 +170,11 @@ def _invitation(order: Order, session: LiveSession, creator: Creator, url: str, 
     )
 
 
+def _subject(folder: str, context: dict[str, Any]) -> str:
+    """The subject on one line; the no-break spaces of French typography stay (str.split would take them for blanks)."""
+    return ASCII_BLANKS.sub(" ", render_template(f"{folder}/subject.txt", **context)).strip()
+
+
 def render_email(
     kind: str, order: Order, session: LiveSession, *, join_url: str | None, ticket: str, sequence: int, now: datetime
 ) -> Email:
@@ -177,11 +182,9 @@ def render_email(
     creator = db.session.get(Creator, session.creator_id)
     context = _context(kind, order, session, creator, join_url, ticket, now)
     folder = f"email/{template_of(kind)}"
-    # One line; the no-break spaces of French typography stay (str.split would take them for blanks).
-    subject = ASCII_BLANKS.sub(" ", render_template(f"{folder}/subject.txt", **context)).strip()
     email = Email(
         to=order.email,
-        subject=subject,
+        subject=_subject(folder, context),
         text=render_template(f"{folder}/body.txt", **context),
         html=render_template(f"{folder}/body.html", **context),
         reply_to=context["reply_to"],
@@ -217,10 +220,12 @@ def ticket_calendar_links(order: Order) -> CalendarLinks:
 
 
 def compose_account(message: OutboxMessage, now: datetime) -> Email:
-    """A creator's own message: a password reset, an address to confirm, or a sign-up with a known address."""
+    """A creator's own message: a password reset, an address to confirm, or a sign-up with a known address; in the
+    creator's language, as their other emails."""
     creator = db.session.get(Creator, message.creator_id)
     context: dict[str, Any] = {"creator_name": creator.name, "address": message.to_address, "link": None}
-    with worker_context():
+    with worker_context(), force_locale(creator.locale or DEFAULT_LOCALE):
+        context["language"] = _language()
         if message.kind == PASSWORD_RESET:
             context["link"] = url_for("auth.reset", token=reset_token(creator, message.created_at), _external=True)
             context["valid_minutes"] = int(RESET_VALID_FOR.total_seconds() // 60)
@@ -234,7 +239,7 @@ def compose_account(message: OutboxMessage, now: datetime) -> Email:
         folder = f"email/{message.kind}"
         email = Email(
             to=message.to_address,
-            subject=" ".join(render_template(f"{folder}/subject.txt", **context).split()),
+            subject=_subject(folder, context),
             text=render_template(f"{folder}/body.txt", **context),
             html=render_template(f"{folder}/body.html", **context),
             secret=context["link"] if message.kind == PASSWORD_RESET else None,
