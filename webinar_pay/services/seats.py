@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ..extensions import db
@@ -44,22 +45,29 @@ def untake_seat(session_id: int) -> None:
     )
 
 
-def give_seat_back(order: Order) -> None:
-    """The order's seat goes back to the session, once: `holds_seat` is flipped by a conditional update first."""
-    result = db.session.execute(
+def _give_back(order: Order, flag: InstrumentedAttribute, counter: InstrumentedAttribute, row_id: int) -> None:
+    """What the order holds (`flag`: a seat, a discount use) goes back to its `counter`, once: the flag is flipped
+    by a conditional update first, and only the update that flipped it takes one from the counter."""
+    flipped = db.session.execute(
         update(Order)
-        .where(Order.id == order.id, Order.holds_seat.is_(True))
-        .values(holds_seat=False)
+        .where(Order.id == order.id, flag.is_(True))
+        .values({flag: False})
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount == 1:
+    if flipped.rowcount == 1:
+        owner = counter.class_
         db.session.execute(
-            update(LiveSession)
-            .where(LiveSession.id == order.session_id)
-            .values(seats_taken=LiveSession.seats_taken - 1)
+            update(owner)
+            .where(owner.id == row_id)
+            .values({counter: counter - 1})
             .execution_options(synchronize_session=False)
         )
-    set_committed_value(order, "holds_seat", False)
+    set_committed_value(order, flag.key, False)
+
+
+def give_seat_back(order: Order) -> None:
+    """The order's seat goes back to the session, once."""
+    _give_back(order, Order.holds_seat, LiveSession.seats_taken, order.session_id)
 
 
 def take_discount_use(code_id: int, *, now: datetime | None = None) -> bool:
@@ -84,23 +92,9 @@ def take_discount_use(code_id: int, *, now: datetime | None = None) -> bool:
 
 
 def give_discount_use_back(order: Order) -> None:
-    """The order's use of its discount code goes back to the code, once (`holds_discount` is flipped first)."""
-    if order.discount_code_id is None:
-        return
-    result = db.session.execute(
-        update(Order)
-        .where(Order.id == order.id, Order.holds_discount.is_(True))
-        .values(holds_discount=False)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount == 1:
-        db.session.execute(
-            update(DiscountCode)
-            .where(DiscountCode.id == order.discount_code_id)
-            .values(uses=DiscountCode.uses - 1)
-            .execution_options(synchronize_session=False)
-        )
-    set_committed_value(order, "holds_discount", False)
+    """The order's use of its discount code goes back to the code, once."""
+    if order.discount_code_id is not None:
+        _give_back(order, Order.holds_discount, DiscountCode.uses, order.discount_code_id)
 
 
 def release_hold(order: Order) -> None:
